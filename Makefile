@@ -1,0 +1,161 @@
+# VoxiHub build. `make run` and `make test` are the two commands; see README.md.
+#
+#   make            build everything into build/ (binaries in build/bin/)
+#   make SAN=1      the same with AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/
+#   make run|stop|status   the local stack under .run/
+#   make test       deps, both builds, unit tests, system tests
+#   make fmt|lint|bench|clean
+
+SAN ?= 0
+ifeq ($(SAN),1)
+BUILD ?= build-asan
+else
+BUILD ?= build
+endif
+
+CC ?= gcc
+PROTOC_C ?= protoc-c
+SERVICES := gateway auth registry webhooks media providers
+DEP_PKGS := libuv libh2o libnats libpq libprotobuf-c jansson libcurl openssl
+
+# Dependency headers are system headers: their warnings are not ours to fix.
+PKG_CFLAGS = $(shell pkg-config --cflags $(DEP_PKGS) | sed 's/-I/-isystem /g')
+PKG_LIBS = $(shell pkg-config --libs $(DEP_PKGS)) -luv -lpthread -lm
+
+OPT := -O2
+SANFLAGS :=
+ifeq ($(SAN),1)
+OPT := -O1
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
+
+CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wvla -g $(OPT) $(SANFLAGS) \
+              -MMD -MP -Ilibcommon -I$(BUILD)/gen $(PKG_CFLAGS)
+LDFLAGS_BASE = $(SANFLAGS)
+
+PROTOS := $(wildcard proto/voxi/v1/*.proto)
+PROTO_C := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
+PROTO_H := $(PROTO_C:.c=.h)
+PROTO_O := $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(PROTO_C))
+
+LC_SRC := $(wildcard libcommon/*.c)
+LC_O := $(patsubst %.c,$(BUILD)/obj/%.o,$(LC_SRC))
+LIBCOMMON := $(BUILD)/lib/libcommon.a
+
+BINS := $(foreach s,$(SERVICES),$(BUILD)/bin/voxi-$(s))
+
+UNIT_SRC := $(wildcard tests/unit/libcommon/test_*.c) $(wildcard tests/unit/services/*/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
+
+.PHONY: all build deps run stop status test unit system asan fmt lint bench clean config-reference
+.DEFAULT_GOAL := all
+
+all: $(BINS) $(UNIT_BINS) $(TOOL_BINS)
+
+build: all
+
+deps:
+	@bash scripts/deps.sh
+
+# ---- generated protobuf code (never committed) ----
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p $(BUILD)/gen
+	$(PROTOC_C) --proto_path=proto --c_out=$(BUILD)/gen $<
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -Wno-unused-parameter -c $< -o $@
+
+# ---- libcommon ----
+$(BUILD)/obj/%.o: %.c | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -c $< -o $@
+
+$(LIBCOMMON): $(LC_O) $(PROTO_O)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# ---- services: every .c in services/<name>/ goes into voxi-<name> ----
+svc_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/$(1)/*.c))
+SVC_LIBS_media :=
+SVC_LIBS_providers :=
+
+define service_rule
+$(BUILD)/bin/voxi-$(1): $(call svc_objs,$(1)) $(LIBCOMMON)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS_BASE) -o $$@ $(call svc_objs,$(1)) $(LIBCOMMON) $$(SVC_LIBS_$(1)) $$(PKG_LIBS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call service_rule,$(s))))
+
+# ---- unit tests (cmocka); a service's tests link its objects except main.o ----
+$(BUILD)/tests/unit/libcommon/%: $(BUILD)/obj/tests/unit/libcommon/%.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_BASE) -o $@ $< $(LIBCOMMON) -lcmocka $(PKG_LIBS)
+
+define service_test_rule
+$(BUILD)/tests/unit/services/$(1)/%: $(BUILD)/obj/tests/unit/services/$(1)/%.o $(filter-out %/main.o,$(call svc_objs,$(1))) $(LIBCOMMON)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS_BASE) -o $$@ $$< $(filter-out %/main.o,$(call svc_objs,$(1))) $(LIBCOMMON) -lcmocka $$(SVC_LIBS_$(1)) $$(PKG_LIBS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call service_test_rule,$(s))))
+
+$(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_BASE) -o $@ $< $(LIBCOMMON) $(PKG_LIBS)
+
+.SECONDARY:
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---- the local stack ----
+run: deps
+	@$(MAKE) --no-print-directory all
+	@bash scripts/run.sh
+
+stop:
+	@bash scripts/stop.sh
+
+status:
+	@bash scripts/status.sh
+
+# ---- tests ----
+unit: all
+	@bash scripts/testenv.sh bash scripts/unit.sh $(BUILD)
+
+system: all
+	@bash scripts/system.sh $(BUILD)
+
+asan:
+	@$(MAKE) --no-print-directory SAN=1 all
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory SAN=1 all
+	@bash scripts/testenv.sh bash scripts/unit.sh build
+	@bash scripts/testenv.sh bash scripts/unit.sh build-asan
+	@bash scripts/system.sh build-asan
+	@bash scripts/system.sh build
+
+bench: all
+	@bash scripts/bench.sh $(BUILD)
+
+# ---- style ----
+FMT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+
+fmt:
+	clang-format -i $(FMT_FILES)
+
+lint:
+	clang-format --dry-run --Werror $(FMT_FILES)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+	    --suppress=missingIncludeSystem -Ilibcommon libcommon services
+
+config-reference: all
+	@for s in $(SERVICES); do echo "### voxi-$$s"; echo; \
+	  echo '| variable | type | default | description |'; echo '|---|---|---|---|'; \
+	  $(BUILD)/bin/voxi-$$s --config-reference; echo; done
+
+clean:
+	rm -rf build build-asan
