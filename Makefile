@@ -23,7 +23,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(DEP_PKGS) | sed 's/-I/-isystem /g')
 PKG_LIBS = $(shell pkg-config --libs $(DEP_PKGS)) -luv -lpthread -lm
 
 OPT := -O2
-SANFLAGS :=
+SANFLAGS := $(SANFLAGS_EXTRA)
 ifeq ($(SAN),1)
 OPT := -O1
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -46,13 +46,16 @@ BINS := $(foreach s,$(SERVICES),$(BUILD)/bin/voxi-$(s))
 
 UNIT_SRC := $(wildcard tests/unit/libcommon/test_*.c) $(wildcard tests/unit/services/*/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BUILD)/tests/fuzz/%,$(FUZZ_SRC))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
 
-.PHONY: all build deps run stop status test unit system asan fmt lint bench clean config-reference
+.PHONY: all build deps run stop status test unit system asan fmt lint bench clean config-reference \
+        fuzz fuzz-replay
 .DEFAULT_GOAL := all
 
-all: $(BINS) $(UNIT_BINS) $(TOOL_BINS)
+all: $(BINS) $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_REPLAY)
 
 build: all
 
@@ -105,6 +108,21 @@ $(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_BASE) -o $@ $< $(LIBCOMMON) $(PKG_LIBS)
 
+# ---- fuzz targets: a corpus replayer in every build; `make fuzz` builds libFuzzer binaries ----
+$(BUILD)/tests/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/replay_main.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_BASE) -o $@ $< $(BUILD)/obj/tests/fuzz/replay_main.o $(LIBCOMMON) $(PKG_LIBS)
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang \
+	    SANFLAGS_EXTRA="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/lib/libcommon.a
+	@mkdir -p build-fuzz/fuzz
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilibcommon -Ibuild-fuzz/gen $$f \
+	    build-fuzz/lib/libcommon.a $(PKG_LIBS) -o build-fuzz/fuzz/$$n && \
+	  build-fuzz/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) tests/fuzz/corpus/$${n#fuzz_} || exit 1; done
+
 .SECONDARY:
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
@@ -127,6 +145,9 @@ unit: all
 system: all
 	@bash scripts/system.sh $(BUILD)
 
+fuzz-replay: all
+	@bash scripts/fuzz-replay.sh $(BUILD)
+
 asan:
 	@$(MAKE) --no-print-directory SAN=1 all
 
@@ -135,6 +156,7 @@ test: deps
 	@$(MAKE) --no-print-directory SAN=1 all
 	@bash scripts/testenv.sh bash scripts/unit.sh build
 	@bash scripts/testenv.sh bash scripts/unit.sh build-asan
+	@bash scripts/fuzz-replay.sh build-asan
 	@bash scripts/system.sh build-asan
 	@bash scripts/system.sh build
 
@@ -153,9 +175,7 @@ lint:
 	    --suppress=missingIncludeSystem -Ilibcommon libcommon services
 
 config-reference: all
-	@for s in $(SERVICES); do echo "### voxi-$$s"; echo; \
-	  echo '| variable | type | default | description |'; echo '|---|---|---|---|'; \
-	  $(BUILD)/bin/voxi-$$s --config-reference; echo; done
+	@bash scripts/config-reference.sh $(BUILD)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

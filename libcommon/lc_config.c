@@ -17,8 +17,7 @@ typedef struct {
     size_t len, cap;
 } errbuf_t;
 
-static void
-errbuf_add(errbuf_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void errbuf_add(errbuf_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 errbuf_add(errbuf_t *e, const char *fmt, ...)
@@ -110,8 +109,8 @@ apply_entry(const lc_config_entry_t *e, const char *text, bool from_env, void *t
         int64_t max = e->max > 0 ? e->max : STRING_MAX_DEFAULT;
         int64_t len = (int64_t) strlen(text);
         if (len < e->min || len > max) {
-            errbuf_add(errs, "%s%s: length %" PRId64 " is outside %" PRId64 "..%" PRId64,
-                       e->name, origin, len, e->min, max);
+            errbuf_add(errs, "%s%s: length %" PRId64 " is outside %" PRId64 "..%" PRId64, e->name,
+                       origin, len, e->min, max);
             return;
         }
         char **dst = (char **) field;
@@ -121,8 +120,7 @@ apply_entry(const lc_config_entry_t *e, const char *text, bool from_env, void *t
     }
     case LC_CFG_ENUM: {
         if (!enum_has(e->choices, text)) {
-            errbuf_add(errs, "%s%s: \"%s\" is not one of %s", e->name, origin, shown,
-                       e->choices);
+            errbuf_add(errs, "%s%s: \"%s\" is not one of %s", e->name, origin, shown, e->choices);
             return;
         }
         char **dst = (char **) field;
@@ -137,8 +135,8 @@ apply_entry(const lc_config_entry_t *e, const char *text, bool from_env, void *t
             return;
         }
         if (v < e->min || v > e->max) {
-            errbuf_add(errs, "%s%s: %s is outside %" PRId64 "..%" PRId64, e->name, origin,
-                       shown, e->min, e->max);
+            errbuf_add(errs, "%s%s: %s is outside %" PRId64 "..%" PRId64, e->name, origin, shown,
+                       e->min, e->max);
             return;
         }
         memcpy(field, &v, sizeof(v));
@@ -147,8 +145,7 @@ apply_entry(const lc_config_entry_t *e, const char *text, bool from_env, void *t
     case LC_CFG_BOOL: {
         bool v;
         if (parse_bool(text, &v) != LC_OK) {
-            errbuf_add(errs, "%s%s: \"%s\" is not a boolean (true/false)", e->name, origin,
-                       shown);
+            errbuf_add(errs, "%s%s: \"%s\" is not a boolean (true/false)", e->name, origin, shown);
             return;
         }
         memcpy(field, &v, sizeof(v));
@@ -246,9 +243,21 @@ static const char *
 type_text(const lc_config_entry_t *e, char *buf, size_t size)
 {
     switch (e->type) {
-    case LC_CFG_STRING: return "string";
-    case LC_CFG_BOOL: return "bool";
-    case LC_CFG_ENUM: snprintf(buf, size, "`%s`", e->choices); return buf;
+    case LC_CFG_STRING:
+        return "string";
+    case LC_CFG_BOOL:
+        return "bool";
+    case LC_CFG_ENUM: {
+        /* a '|' would split the markdown cell, even inside a code span: escape it */
+        size_t o = 0;
+        for (const char *c = e->choices; *c && o + 3 < size; c++) {
+            if (*c == '|')
+                buf[o++] = '\\';
+            buf[o++] = *c;
+        }
+        buf[o] = '\0';
+        return buf;
+    }
     case LC_CFG_INT:
         snprintf(buf, size, "int %" PRId64 "..%" PRId64, e->min, e->max);
         return buf;
@@ -272,7 +281,7 @@ lc_config_print_reference(const lc_config_entry_t *table, size_t n, FILE *out)
             snprintf(dbuf, sizeof(dbuf), "`%s`", e->default_value);
             def = dbuf;
         }
-        fprintf(out, "| `%s` | %s | %s | %s%s |\n", e->name, type_text(e, tbuf, sizeof(tbuf)),
-                def, e->help, (e->flags & LC_CFG_SECRET) ? " (secret: never logged)" : "");
+        fprintf(out, "| `%s` | %s | %s | %s%s |\n", e->name, type_text(e, tbuf, sizeof(tbuf)), def,
+                e->help, (e->flags & LC_CFG_SECRET) ? " (secret: never logged)" : "");
     }
 }

@@ -35,13 +35,13 @@ enum {
 };
 
 typedef struct {
-    const char *name;          /* full variable name, e.g. "VOXI_NATS_URL" */
+    const char *name; /* full variable name, e.g. "VOXI_NATS_URL" */
     lc_config_type_t type;
     const char *default_value; /* as text; NULL = no default */
     int64_t min, max;          /* INT: value bounds; STRING: length bounds (max 0 = 4096) */
     const char *choices;       /* ENUM: "a|b|c" */
     unsigned flags;
-    size_t offset;             /* offsetof(config struct, field) */
+    size_t offset; /* offsetof(config struct, field) */
     const char *help;
 } lc_config_entry_t;
 

@@ -130,11 +130,21 @@ put_escaped(line_t *l, const char *s)
     for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
         char esc[8];
         switch (*p) {
-        case '"': put_raw(l, "\\\"", 2); break;
-        case '\\': put_raw(l, "\\\\", 2); break;
-        case '\n': put_raw(l, "\\n", 2); break;
-        case '\r': put_raw(l, "\\r", 2); break;
-        case '\t': put_raw(l, "\\t", 2); break;
+        case '"':
+            put_raw(l, "\\\"", 2);
+            break;
+        case '\\':
+            put_raw(l, "\\\\", 2);
+            break;
+        case '\n':
+            put_raw(l, "\\n", 2);
+            break;
+        case '\r':
+            put_raw(l, "\\r", 2);
+            break;
+        case '\t':
+            put_raw(l, "\\t", 2);
+            break;
         default:
             if (*p < 0x20) {
                 snprintf(esc, sizeof(esc), "\\u%04x", *p);
@@ -213,8 +223,7 @@ lc_log_ratelimit_allow(lc_log_ratelimit_t *rl, uint32_t per_sec, uint32_t *suppr
     int64_t now = lc_time_mono_ms();
     int64_t start = atomic_load(&rl->window_start_ms);
     *suppressed_out = 0;
-    if (now - start >= 1000 &&
-        atomic_compare_exchange_strong(&rl->window_start_ms, &start, now)) {
+    if (now - start >= 1000 && atomic_compare_exchange_strong(&rl->window_start_ms, &start, now)) {
         atomic_store(&rl->in_window, 0);
     }
     if (atomic_fetch_add(&rl->in_window, 1) < per_sec) {

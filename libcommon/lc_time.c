@@ -29,9 +29,8 @@ lc_time_format_rfc3339(int64_t epoch_ms, char *out, size_t out_size)
     time_t secs = (time_t) (epoch_ms / 1000);
     struct tm tm;
     gmtime_r(&secs, &tm);
-    snprintf(out, out_size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (int) (epoch_ms % 1000));
+    snprintf(out, out_size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (epoch_ms % 1000));
 }
 
 void

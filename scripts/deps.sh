@@ -14,7 +14,7 @@ PACKAGES=(
   # servers the local stack and the system tests run
   nats-server postgresql postgresql-client
   # test runners and peers
-  libcmocka-dev python3-pytest python3-requests curl
+  libcmocka-dev python3-pytest python3-requests python3-yaml curl
   sip-tester baresip-core espeak-ng sox
 )
 
