@@ -178,7 +178,8 @@ class Service:
 
 def base_env(nats_url, pg=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOXI_")}
-    env.update({"VOXI_NATS_URL": nats_url, "VOXI_LOG_LEVEL": "debug"})
+    env.update({"VOXI_NATS_URL": nats_url, "VOXI_LOG_LEVEL": "debug",
+                "VOXI_GATEWAY_HTTP_PORT": str(free_port())})
     if pg is not None:
         env["VOXI_DATABASE_URL"] = pg.dsn()
     if SANITIZED:
@@ -256,3 +257,67 @@ def ping(nats_url, service, timeout_ms=3000, note=""):
                           str(timeout_ms), note], capture_output=True, text=True, timeout=30)
     reply = json.loads(out.stdout) if out.returncode == 0 else None
     return out.returncode, reply, out.stderr
+
+
+class Api:
+    """A small HTTP client for the gateway's public API (tests read raw status/headers)."""
+
+    def __init__(self, port, key=None):
+        self.port = port
+        self.key = key
+
+    def request(self, method, path, body=None, key=None, headers=None, raw=None):
+        """Returns (status, headers with lower-case names, parsed JSON or text or None)."""
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        hdrs = {}
+        token = key if key is not None else self.key
+        if token:
+            hdrs["Authorization"] = f"Bearer {token}"
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        hdrs.update(headers or {})
+        conn.request(method, path, body=data, headers=hdrs)
+        r = conn.getresponse()
+        text = r.read().decode(errors="replace")
+        rh = {k.lower(): v for k, v in r.getheaders()}
+        conn.close()
+        parsed = None
+        if text:
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = text
+        return r.status, rh, parsed
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    def patch(self, path, body=None, **kw):
+        return self.request("PATCH", path, body=body, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+
+@pytest.fixture(scope="session")
+def admin_key(migrated):
+    """The platform-admin key `voxi-auth bootstrap` creates on an empty database."""
+    env = base_env("nats://127.0.0.1:1", migrated)
+    key_file = os.path.join(migrated.dir, "admin_api_key")
+    out = subprocess.run([os.path.join(BIN, "voxi-auth"), "bootstrap", "--key-file", key_file],
+                         env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stdout + out.stderr
+    with open(key_file) as f:
+        return f.read().strip()
+
+
+@pytest.fixture(scope="session")
+def api(stack, admin_key):
+    """A client of the running stack's gateway, authenticated as the platform admin."""
+    return Api(int(stack["gateway"].env["VOXI_GATEWAY_HTTP_PORT"]), admin_key)

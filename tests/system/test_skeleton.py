@@ -52,17 +52,19 @@ def test_queue_group_spreads_pings(tmp_root, spawn):
     """Two instances of one service share voxi.<svc>.ping through the queue group."""
     own = Nats(tmp_root)
     own.start()
-    env = base_env(own.url)
-    a = spawn("providers", dict(env, VOXI_INSTANCE_ID="providers-a")).wait_ready()
-    b = spawn("providers", dict(env, VOXI_INSTANCE_ID="providers-b")).wait_ready()
-    seen = {}
-    for _ in range(40):
-        code, reply, err = ping(own.url, "providers")
-        assert code == 0, err
-        seen[reply["instance_id"]] = seen.get(reply["instance_id"], 0) + 1
-    assert set(seen) == {"providers-a", "providers-b"}, seen
-    assert a.stop() == 0 and b.stop() == 0
-    own.stop()
+    try:
+        env = base_env(own.url)
+        a = spawn("providers", dict(env, VOXI_INSTANCE_ID="providers-a")).wait_ready()
+        b = spawn("providers", dict(env, VOXI_INSTANCE_ID="providers-b")).wait_ready()
+        seen = {}
+        for _ in range(40):
+            code, reply, err = ping(own.url, "providers")
+            assert code == 0, err
+            seen[reply["instance_id"]] = seen.get(reply["instance_id"], 0) + 1
+        assert set(seen) == {"providers-a", "providers-b"}, seen
+        assert a.stop() == 0 and b.stop() == 0
+    finally:
+        own.stop()
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -121,17 +123,20 @@ def test_bad_secret_value_not_echoed():
 def test_readyz_follows_nats(tmp_root, spawn):
     """Not ready without NATS, ready once it comes, not ready when it goes, ready again."""
     own = Nats(tmp_root)
-    svc = spawn("providers", base_env(own.url))
-    wait_for(lambda: port_open(svc.health_port), 10, "side port")
-    status, _, body = http_get(svc.health_port, "/readyz")
-    assert status == 503 and "nats not connected" in body
-    own.start()
-    svc.wait_ready()
-    own.stop()
-    wait_for(lambda: http_get(svc.health_port, "/readyz")[0] == 503, 10, "not ready")
-    own.start()
-    svc.wait_ready()
-    assert svc.stop() == 0
+    try:
+        svc = spawn("providers", base_env(own.url))
+        wait_for(lambda: port_open(svc.health_port), 10, "side port")
+        status, _, body = http_get(svc.health_port, "/readyz")
+        assert status == 503 and "nats not connected" in body
+        own.start()
+        svc.wait_ready()
+        own.stop()
+        wait_for(lambda: http_get(svc.health_port, "/readyz")[0] == 503, 10, "not ready")
+        own.start()
+        svc.wait_ready()
+        assert svc.stop() == 0
+    finally:
+        own.stop()
 
 
 def test_readyz_follows_postgres(nats, spawn, tmp_root):
