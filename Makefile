@@ -17,9 +17,10 @@ CC ?= gcc
 PROTOC_C ?= protoc-c
 SERVICES := gateway auth registry webhooks media providers
 DEP_PKGS := libuv libh2o libnats libpq libprotobuf-c jansson libcurl openssl
+MEDIA_PKGS := libosip2 opus speexdsp libsrtp2 spandsp
 
 # Dependency headers are system headers: their warnings are not ours to fix.
-PKG_CFLAGS = $(shell pkg-config --cflags $(DEP_PKGS) | sed 's/-I/-isystem /g')
+PKG_CFLAGS = $(shell pkg-config --cflags $(DEP_PKGS) $(MEDIA_PKGS) | sed 's/-I/-isystem /g')
 PKG_LIBS = $(shell pkg-config --libs $(DEP_PKGS)) -luv -lpthread -lm
 
 OPT := -O2
@@ -82,7 +83,9 @@ $(LIBCOMMON): $(LC_O) $(PROTO_O)
 
 # ---- services: every .c in services/<name>/ goes into voxi-<name> ----
 svc_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/$(1)/*.c))
-SVC_LIBS_media :=
+# flite has no .pc (PITFALLS)
+SVC_LIBS_media = $(shell pkg-config --libs $(MEDIA_PKGS)) -lflite_cmu_us_slt -lflite_cmu_us_kal \
+                 -lflite_usenglish -lflite_cmulex -lflite
 SVC_LIBS_providers :=
 
 define service_rule
