@@ -56,7 +56,10 @@ TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
         fuzz fuzz-replay
 .DEFAULT_GOAL := all
 
-all: $(BINS) $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_REPLAY)
+BENCH_SRC := $(wildcard tests/bench/bench_*.c)
+BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/tests/bench/%,$(BENCH_SRC))
+
+all: $(BINS) $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_REPLAY) $(BENCH_BINS)
 
 build: all
 
@@ -87,6 +90,8 @@ svc_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/$(1)/*.c))
 SVC_LIBS_media = $(shell pkg-config --libs $(MEDIA_PKGS)) -lflite_cmu_us_slt -lflite_cmu_us_kal \
                  -lflite_usenglish -lflite_cmulex -lflite
 SVC_LIBS_providers :=
+# auth: zlib for the CRC-32 in API key checksums
+SVC_LIBS_auth := -lz
 
 define service_rule
 $(BUILD)/bin/voxi-$(1): $(call svc_objs,$(1)) $(LIBCOMMON)
@@ -94,6 +99,8 @@ $(BUILD)/bin/voxi-$(1): $(call svc_objs,$(1)) $(LIBCOMMON)
 	$$(CC) $$(LDFLAGS_BASE) -o $$@ $(call svc_objs,$(1)) $(LIBCOMMON) $$(SVC_LIBS_$(1)) $$(PKG_LIBS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call service_rule,$(s))))
+# the gateway embeds its OpenAPI document (.incbin in openapi.c)
+$(BUILD)/obj/services/gateway/openapi.o: services/gateway/openapi.json
 
 # ---- unit tests (cmocka); a service's tests link its objects except main.o ----
 $(BUILD)/tests/unit/libcommon/%: $(BUILD)/obj/tests/unit/libcommon/%.o $(LIBCOMMON)
@@ -116,15 +123,37 @@ $(BUILD)/tests/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/repla
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_BASE) -o $@ $< $(BUILD)/obj/tests/fuzz/replay_main.o $(LIBCOMMON) $(PKG_LIBS)
 
+# Targets of the media worker's parsers (tests/fuzz/fuzz_<name>.c) also link its objects
+# except main.o, and its libraries.
+FUZZ_MEDIA := rtp rtcp dtmf4733 sdes sip sdp
+MEDIA_OBJS = $(filter-out %/main.o,$(call svc_objs,media))
+$(patsubst %,$(BUILD)/tests/fuzz/fuzz_%,$(FUZZ_MEDIA)): $(BUILD)/tests/fuzz/%: \
+    $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/replay_main.o $(MEDIA_OBJS) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_BASE) -o $@ $< $(BUILD)/obj/tests/fuzz/replay_main.o $(MEDIA_OBJS) \
+	    $(LIBCOMMON) $(SVC_LIBS_media) $(PKG_LIBS)
+
 FUZZ_SECONDS ?= 60
+FUZZ_MEDIA_OBJS = $(patsubst %.c,build-fuzz/obj/%.o,$(filter-out %/main.c,$(wildcard services/media/*.c)))
 fuzz:
 	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang \
-	    SANFLAGS_EXTRA="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/lib/libcommon.a
+	    SANFLAGS_EXTRA="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/lib/libcommon.a \
+	    $(FUZZ_MEDIA_OBJS)
 	@mkdir -p build-fuzz/fuzz
-	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	@# New inputs go to build-fuzz/corpus/<target> (libFuzzer writes into the first directory);
+	@# the saved corpus in tests/fuzz/corpus/ is only read.
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); extra=""; \
+	  case " $(FUZZ_MEDIA) " in *" $${n#fuzz_} "*) extra="$(FUZZ_MEDIA_OBJS) $(SVC_LIBS_media)";; esac; \
+	  mkdir -p build-fuzz/corpus/$${n#fuzz_}; \
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilibcommon -Ibuild-fuzz/gen $$f \
-	    build-fuzz/lib/libcommon.a $(PKG_LIBS) -o build-fuzz/fuzz/$$n && \
-	  build-fuzz/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) tests/fuzz/corpus/$${n#fuzz_} || exit 1; done
+	    $$extra build-fuzz/lib/libcommon.a $(PKG_LIBS) -o build-fuzz/fuzz/$$n && \
+	  build-fuzz/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build-fuzz/ \
+	    build-fuzz/corpus/$${n#fuzz_} tests/fuzz/corpus/$${n#fuzz_} || exit 1; done
+
+# ---- benchmarks (tests/bench/bench_*.c) link the media objects except main.o ----
+$(BENCH_BINS): $(BUILD)/tests/bench/%: $(BUILD)/obj/tests/bench/%.o $(MEDIA_OBJS) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_BASE) -o $@ $< $(MEDIA_OBJS) $(LIBCOMMON) $(SVC_LIBS_media) $(PKG_LIBS)
 
 .SECONDARY:
 
@@ -165,6 +194,30 @@ test: deps
 
 bench: all
 	@bash scripts/bench.sh $(BUILD)
+
+# ---- VAD benchmark (tests/bench/vad/README.md): md_vad against Debian's WebRTC VAD ----
+# The C++ shim around libwebrtc-audio-processing is linked into the benchmark only. The
+# labelled set is generated under $(BUILD)/bench/vad/data (rebuilt when the builder changes);
+# figures go to $(BUILD)/bench/vad.txt and .csv.
+WEBRTC_APM_CFLAGS = $(shell pkg-config --cflags webrtc-audio-processing | sed 's/-I/-isystem /g')
+WEBRTC_APM_LIBS = $(shell pkg-config --libs webrtc-audio-processing)
+VAD_BENCH_OBJS := $(BUILD)/obj/tests/bench/vad/bench_vad.o $(BUILD)/obj/tests/bench/vad/webrtc_vad_shim.o \
+                  $(BUILD)/obj/services/media/md_vad.o
+
+$(BUILD)/obj/tests/bench/vad/webrtc_vad_shim.o: tests/bench/vad/webrtc_vad_shim.cc tests/bench/vad/webrtc_vad_shim.h
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++11 -Wall -Wextra -Werror -g $(OPT) $(SANFLAGS) $(WEBRTC_APM_CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/bench/vad/bench_vad: $(VAD_BENCH_OBJS) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS_BASE) -o $@ $(VAD_BENCH_OBJS) $(LIBCOMMON) $(WEBRTC_APM_LIBS) -lpthread -lm
+
+$(BUILD)/bench/vad/data/meta.txt: tests/bench/vad/build_dataset.py
+	/usr/bin/python3 tests/bench/vad/build_dataset.py $(BUILD)/bench/vad/data
+
+.PHONY: bench-vad
+bench-vad: $(BUILD)/tests/bench/vad/bench_vad $(BUILD)/bench/vad/data/meta.txt
+	$(BUILD)/tests/bench/vad/bench_vad $(BUILD)/bench/vad/data $(BUILD)/bench/vad
 
 # ---- style ----
 FMT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)

@@ -1,6 +1,6 @@
 /*
- * lc_health: the small HTTP side port every service exposes, served by h2o 2.2.5 on the
- * service's libuv loop.
+ * lc_health: the small HTTP side port every service exposes, served by lc_http (h2o 2.2.5)
+ * on the service's libuv loop.
  *
  *   GET /healthz  200 {"status":"ok","service":"<name>"}      the process is alive
  *   GET /readyz   200 {"status":"ready"}                       ready_cb says ready

@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential pkg-config git clang-format cppcheck
   # libraries the services link
   libuv1-dev libh2o-dev libh2o-evloop-dev libnats-dev libpq-dev
-  libprotobuf-c-dev protobuf-c-compiler libjansson-dev libcurl4-openssl-dev libssl-dev
+  libprotobuf-c-dev protobuf-c-compiler libjansson-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
   libosip2-dev libopus-dev libspeexdsp-dev libsrtp2-dev libspandsp-dev libtiff-dev
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us flite1-dev
   # servers the local stack and the system tests run
@@ -16,6 +16,8 @@ PACKAGES=(
   # test runners and peers
   libcmocka-dev python3-pytest python3-requests python3-yaml curl
   sip-tester baresip-core espeak-ng sox
+  # VAD benchmark (tests/bench/vad): the WebRTC VAD baseline and flite's command line
+  libwebrtc-audio-processing-dev flite
 )
 
 missing=()

@@ -260,8 +260,25 @@ if ! timeout 60 "$BIN_DIR/voxi-registry" migrate >"$LOG_DIR/migrate.log" 2>&1; t
 fi
 grep -h 'migrations:' "$LOG_DIR/migrate.log" | tail -n 1 | sed "s/^/$LIB_PROG: /" >&2 || true
 
+# First org and platform-admin key on an empty database; the key is printed only this once.
+ADMIN_KEY_FILE="$RUN_DIR/admin_api_key"
+if ! admin_out=$(timeout 60 "$BIN_DIR/voxi-auth" bootstrap --key-file "$ADMIN_KEY_FILE" \
+  2>>"$LOG_DIR/bootstrap.log"); then
+  log "error: voxi-auth bootstrap failed (or took over 60s)"
+  show_log_tail "$LOG_DIR/bootstrap.log"
+  exit 1
+fi
+
 for svc in "${VOXI_SERVICES[@]}"; do
   start_service "$svc"
 done
 wait_services_ready
 print_table
+if [[ "$admin_out" =~ ^vx_[0-9A-Za-z]+$ ]]; then
+  printf '\n  platform-admin API key (shown this once): %s\n' "$admin_out"
+  printf '  also written to %s (mode 0600)\n' "$ADMIN_KEY_FILE"
+elif [[ -f "$ADMIN_KEY_FILE" ]]; then
+  printf '\n  platform-admin API key: in %s\n' "$ADMIN_KEY_FILE"
+else
+  printf '\n  %s\n' "$admin_out"
+fi

@@ -180,6 +180,11 @@ def base_env(nats_url, pg=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOXI_")}
     env.update({"VOXI_NATS_URL": nats_url, "VOXI_LOG_LEVEL": "debug",
                 "VOXI_GATEWAY_HTTP_PORT": str(free_port())})
+    # voxi-webhooks: test receivers listen on 127.0.0.1 over plain http; retries in seconds
+    env.update({"VOXI_WEBHOOKS_ALLOW_HTTP": "true", "VOXI_WEBHOOKS_SSRF_ALLOWLIST": "127.0.0.1/32",
+                "VOXI_WEBHOOKS_RETRY_SCALE": "0.001"})
+    # voxi-media: any free SIP port (5060 may be taken on a shared machine)
+    env["VOXI_MEDIA_SIP_PORT"] = "0"
     if pg is not None:
         env["VOXI_DATABASE_URL"] = pg.dsn()
     if SANITIZED:
@@ -216,10 +221,18 @@ def pg():
 
 @pytest.fixture(scope="session")
 def migrated(pg):
+    """The session database, migrated and bootstrapped (org "default" + platform-admin key).
+
+    Bootstrap runs here, before any test can create an org, because it only creates the
+    admin key on an empty database."""
     env = base_env("nats://127.0.0.1:1", pg)
     env["VOXI_MIGRATIONS_DIR"] = os.path.join(REPO, "migrations")
     out = subprocess.run([os.path.join(BIN, "voxi-registry"), "migrate"], env=env,
                          capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    pg.admin_key_file = os.path.join(pg.dir, "admin_api_key")
+    out = subprocess.run([os.path.join(BIN, "voxi-auth"), "bootstrap", "--key-file",
+                          pg.admin_key_file], env=env, capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stdout + out.stderr
     return pg
 
@@ -307,13 +320,8 @@ class Api:
 
 @pytest.fixture(scope="session")
 def admin_key(migrated):
-    """The platform-admin key `voxi-auth bootstrap` creates on an empty database."""
-    env = base_env("nats://127.0.0.1:1", migrated)
-    key_file = os.path.join(migrated.dir, "admin_api_key")
-    out = subprocess.run([os.path.join(BIN, "voxi-auth"), "bootstrap", "--key-file", key_file],
-                         env=env, capture_output=True, text=True, timeout=30)
-    assert out.returncode == 0, out.stdout + out.stderr
-    with open(key_file) as f:
+    """The platform-admin key `voxi-auth bootstrap` created on the empty database."""
+    with open(migrated.admin_key_file) as f:
         return f.read().strip()
 
 

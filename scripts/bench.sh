@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every benchmark binary of one build ($build/tests/bench/bench_*, built from
+# tests/bench/bench_*.c by `make`) and saves each one's output in $build/bench/<name>.txt.
+# Benchmarks print figures; they never pass or fail on time. A benchmark that crashes or
+# exits non-zero fails this script.
+#
+#   scripts/bench.sh [build]        (make bench)
+set -uo pipefail
+build=${1:-build}
+cd "$(dirname "$0")/.."
+
+mapfile -t benches < <(find "$build/tests/bench" -maxdepth 1 -type f -executable -name 'bench_*' \
+  2>/dev/null | sort)
+if [[ ${#benches[@]} -eq 0 ]]; then
+  echo "bench: no benchmarks under $build/tests/bench (run make first)" >&2
+  exit 1
+fi
+mkdir -p "$build/bench"
+failed=0
+for b in "${benches[@]}"; do
+  name=$(basename "$b")
+  out="$build/bench/$name.txt"
+  echo "== $name"
+  {
+    echo "# $name $(date -u +%Y-%m-%dT%H:%M:%SZ) $(git rev-parse --short HEAD 2>/dev/null || true)"
+    echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+    "$b"
+  } | tee "$out"
+  rc=${PIPESTATUS[0]}
+  if [[ $rc -ne 0 ]]; then
+    echo "bench: $name exited with $rc" >&2
+    failed=1
+  fi
+done
+echo "bench: output saved under $build/bench/"
+exit $failed

@@ -1,0 +1,412 @@
+/*
+ * voxi.registry.agents.*: create, list, get, update (JSON merge patch), delete.
+ *
+ * Every change and its audit row are one statement (data-modifying CTEs), so they commit
+ * together; the change event is published after the commit. PATCH reads the agent, applies
+ * the patch, validates the whole document again, and writes it only if the version it read
+ * is still current (optimistic concurrency, retried a few times).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lc_log.h"
+#include "lc_time.h"
+#include "rg_json.h"
+#include "rg_req.h"
+#include "rg_validate.h"
+
+#define UPDATE_ATTEMPTS 3
+#define MS(col) "floor(extract(epoch from " col ") * 1000)::bigint"
+#define AGENT_COLS "id, config::text, version, " MS("created_at") ", " MS("updated_at")
+#define AUDIT_INSERT                                                                               \
+    "INSERT INTO registry_audit (org_id, principal_kind, principal_id, action, resource_type, "    \
+    "resource_id, changes, request_id) "
+
+/* Top-level order of the agent object; keys the schema does not know (none today) follow. */
+static const char *const agent_order[] = {"name",
+                                          "language",
+                                          "first_message",
+                                          "voice",
+                                          "transcriber",
+                                          "response_engine",
+                                          "interruptions",
+                                          "endpointing",
+                                          "max_duration_s",
+                                          "silence_timeout_s",
+                                          "end_call_phrases",
+                                          "webhook",
+                                          "metadata",
+                                          NULL};
+
+static void
+put_config(json_t *obj, json_t *config)
+{
+    for (size_t i = 0; agent_order[i] != NULL; i++) {
+        json_t *v = json_object_get(config, agent_order[i]);
+        if (v != NULL)
+            json_object_set(obj, agent_order[i], v);
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(config, key, v)
+    {
+        if (json_object_get(obj, key) == NULL)
+            json_object_set(obj, key, v);
+    }
+}
+
+json_t *
+rg_agent_render(const char *id, const char *config_text, int64_t version, int64_t created_ms,
+                int64_t updated_ms)
+{
+    json_error_t jerr;
+    json_t *config = json_loads(config_text, 0, &jerr);
+    if (!json_is_object(config)) {
+        LC_ERROR("agents", "agent %s: stored config does not parse: %s", id, jerr.text);
+        json_decref(config);
+        return NULL;
+    }
+    /* jsonb keeps keys in its own order: normalising the stored document gives the schema's
+     * order back (and fills defaults of fields added since it was written). A document the
+     * schema no longer accepts is shown as stored. */
+    rg_errors_t *errs = rg_errors_create();
+    json_t *normal = rg_agent_validate(config, errs);
+    if (normal == NULL)
+        LC_WARN("agents", "agent %s: stored config no longer validates (%s: %s)", id,
+                errs->count ? errs->items[0].field : "?",
+                errs->count ? errs->items[0].message : "?");
+    rg_errors_destroy(errs);
+    if (normal != NULL) {
+        json_decref(config);
+        config = normal;
+    }
+    json_t *obj = json_object();
+    json_object_set_new(obj, "id", json_string(id));
+    json_object_set_new(obj, "object", json_string("agent"));
+    put_config(obj, config);
+    json_object_set_new(obj, "version", json_integer(version));
+    json_object_set_new(obj, "created_at", rg_json_time(created_ms));
+    json_object_set_new(obj, "updated_at", rg_json_time(updated_ms));
+    json_decref(config);
+    return obj;
+}
+
+/* The agent of row `row` (AGENT_COLS), or NULL (logged). */
+static json_t *
+render_row(PGresult *res, int row, int col)
+{
+    return rg_agent_render(PQgetvalue(res, row, col), PQgetvalue(res, row, col + 1),
+                           strtoll(PQgetvalue(res, row, col + 2), NULL, 10),
+                           strtoll(PQgetvalue(res, row, col + 3), NULL, 10),
+                           strtoll(PQgetvalue(res, row, col + 4), NULL, 10));
+}
+
+/* Replies with the object and publishes the event (if any), then frees obj. */
+static void
+reply_object(rg_req_t *req, int http_status, json_t *obj, const char *event_type)
+{
+    if (event_type != NULL)
+        rg_events_publish(rg_req_events(req), req->org_id, event_type, obj);
+    if (http_status == 204) {
+        json_decref(obj);
+        rg_req_reply(req, 204, NULL);
+        return;
+    }
+    char *text = rg_json_dumps(obj);
+    json_decref(obj);
+    rg_req_reply(req, http_status, text);
+    free(text);
+}
+
+static void
+reply_row(rg_req_t *req, lc_status_t st, PGresult *res, int http_status, const char *event_type)
+{
+    if (st != LC_OK) {
+        rg_req_fail_db(req, st, res);
+        return;
+    }
+    if (PQntuples(res) == 0) {
+        rg_req_fail(req, LC_ERR_NOT_FOUND, "agent not found");
+        return;
+    }
+    json_t *obj = render_row(res, 0, 0);
+    if (obj == NULL) {
+        rg_req_fail(req, LC_ERR_INTERNAL, "internal error");
+        return;
+    }
+    reply_object(req, http_status, obj, event_type);
+}
+
+/* Parses the body; ends req and returns NULL when it is not a JSON object. */
+static json_t *
+parse_body(rg_req_t *req)
+{
+    char err[200];
+    json_t *doc = rg_json_parse_object(req->json, req->json_len, err, sizeof(err));
+    if (doc == NULL)
+        rg_req_fail(req, req->json_len > RG_JSON_MAX_BYTES ? LC_ERR_TOO_LARGE : LC_ERR_INVALID,
+                    err);
+    return doc;
+}
+
+/* ---- create ---- */
+
+static void
+on_created(rg_req_t *req, lc_status_t st, PGresult *res)
+{
+    if (st == LC_ERR_DB && strcmp(rg_pg_sqlstate(res), "23503") == 0) {
+        rg_req_fail(req, LC_ERR_NOT_FOUND, "the organisation does not exist");
+        return;
+    }
+    reply_row(req, st, res, 201, "agent.created");
+}
+
+void
+rg_agents_create(rg_req_t *req)
+{
+    json_t *doc = parse_body(req);
+    if (doc == NULL)
+        return;
+    rg_errors_t *errs = rg_errors_create();
+    json_t *config = rg_agent_validate(doc, errs);
+    json_decref(doc);
+    if (config == NULL) {
+        rg_req_fail_fields(req, errs);
+        return;
+    }
+    rg_errors_destroy(errs);
+    char id[32];
+    lc_id_new("agt_", id, sizeof(id));
+    char *config_text = rg_json_dumps(config);
+    const char *params[] = {id,
+                            req->org_id,
+                            json_string_value(json_object_get(config, "name")),
+                            config_text,
+                            req->principal_kind,
+                            req->principal_id,
+                            req->request_id};
+    rg_req_query(req,
+                 "WITH ins AS (INSERT INTO agents (id, org_id, name, config) "
+                 "VALUES ($1, $2, $3, $4::jsonb) RETURNING *), "
+                 "aud AS (" AUDIT_INSERT "SELECT org_id, $5, $6, 'agent.create', 'agent', id, "
+                 "$4::jsonb, $7 FROM ins) "
+                 "SELECT " AGENT_COLS " FROM ins",
+                 7, params, on_created);
+    json_decref(config); /* after the query: params point into it (lc_pg_query copies them) */
+    free(config_text);
+}
+
+/* ---- get ---- */
+
+static void
+on_get(rg_req_t *req, lc_status_t st, PGresult *res)
+{
+    reply_row(req, st, res, 200, NULL);
+}
+
+void
+rg_agents_get(rg_req_t *req)
+{
+    if (!rg_id_valid(req->id, "agt_")) {
+        rg_req_fail(req, LC_ERR_NOT_FOUND, "agent not found");
+        return;
+    }
+    const char *params[] = {req->org_id, req->id};
+    rg_req_query(req, "SELECT " AGENT_COLS " FROM agents WHERE org_id = $1 AND id = $2", 2, params,
+                 on_get);
+}
+
+/* ---- list ---- */
+
+static void
+on_list(rg_req_t *req, lc_status_t st, PGresult *res)
+{
+    if (st != LC_OK) {
+        rg_req_fail_db(req, st, res);
+        return;
+    }
+    /* column 0: whether the cursor exists; then AGENT_COLS, NULL on the row of an empty page */
+    if (req->starting_after[0] != '\0' && strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+        rg_req_fail_field(req, "starting_after", "no agent with this id");
+        return;
+    }
+    json_t *data = json_array();
+    int rows = PQntuples(res);
+    int shown = 0;
+    for (int r = 0; r < rows && shown < req->limit; r++) {
+        if (PQgetisnull(res, r, 1))
+            continue;
+        json_t *obj = render_row(res, r, 1);
+        if (obj == NULL) {
+            json_decref(data);
+            rg_req_fail(req, LC_ERR_INTERNAL, "internal error");
+            return;
+        }
+        json_array_append_new(data, obj);
+        shown++;
+    }
+    bool has_more = rows > req->limit;
+    json_t *page = json_object();
+    json_object_set_new(page, "object", json_string("list"));
+    json_object_set_new(page, "data", data);
+    json_object_set_new(page, "has_more", json_boolean(has_more));
+    json_t *last = json_array_get(data, json_array_size(data) - 1);
+    json_object_set_new(page, "next_cursor",
+                        has_more && last ? json_deep_copy(json_object_get(last, "id"))
+                                         : json_null());
+    reply_object(req, 200, page, NULL);
+}
+
+void
+rg_agents_list(rg_req_t *req)
+{
+    if (req->starting_after[0] != '\0' && !rg_id_valid(req->starting_after, "agt_")) {
+        rg_req_fail_field(req, "starting_after", "no agent with this id");
+        return;
+    }
+    char limit[16];
+    snprintf(limit, sizeof(limit), "%d", req->limit + 1);
+    const char *params[] = {req->org_id, req->starting_after, limit};
+    rg_req_query(req,
+                 "WITH cur AS (SELECT created_at, id FROM agents WHERE org_id = $1 AND id = $2) "
+                 "SELECT EXISTS (SELECT 1 FROM cur), a.* FROM (SELECT 1) AS one "
+                 "LEFT JOIN LATERAL (SELECT " AGENT_COLS " FROM agents "
+                 "WHERE org_id = $1 AND ($2 = '' OR (created_at, id) > "
+                 "(SELECT created_at, id FROM cur)) "
+                 "ORDER BY created_at, id LIMIT $3::int) AS a ON true",
+                 3, params, on_list);
+}
+
+/* ---- update ---- */
+
+static void read_for_update(rg_req_t *req);
+
+static void
+on_updated(rg_req_t *req, lc_status_t st, PGresult *res)
+{
+    if (st == LC_OK && PQntuples(res) == 0) {
+        /* deleted, or changed since we read it: read again */
+        if (req->attempts < UPDATE_ATTEMPTS) {
+            read_for_update(req);
+            return;
+        }
+        rg_req_fail(req, LC_ERR_CONFLICT,
+                    "the agent was changed by another request at the same time; retry");
+        return;
+    }
+    reply_row(req, st, res, 200, "agent.updated");
+}
+
+static void
+on_read_for_update(rg_req_t *req, lc_status_t st, PGresult *res)
+{
+    if (st != LC_OK || PQntuples(res) == 0) {
+        reply_row(req, st, res, 200, NULL); /* the error or 404 */
+        return;
+    }
+    const char *version = PQgetvalue(res, 0, 2);
+    json_t *stored = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+    if (!json_is_object(stored)) {
+        json_decref(stored);
+        rg_req_fail(req, LC_ERR_INTERNAL, "internal error");
+        return;
+    }
+    json_t *merged = rg_json_merge_patch(stored, req->patch);
+    rg_errors_t *errs = req->errs;
+    req->errs = NULL;
+    json_t *config = rg_agent_validate(merged, errs);
+    json_decref(merged);
+    if (config == NULL || errs->count > 0) {
+        json_decref(config);
+        json_decref(stored);
+        rg_req_fail_fields(req, errs);
+        return;
+    }
+    rg_errors_destroy(errs);
+    if (json_equal(config, stored)) {
+        /* nothing changes: no new version, no event, no audit row */
+        json_decref(config);
+        json_decref(stored);
+        reply_row(req, st, res, 200, NULL);
+        return;
+    }
+    json_decref(stored);
+    if (rg_req_expired(req)) {
+        json_decref(config);
+        rg_req_fail(req, LC_ERR_TIMEOUT, "deadline passed");
+        return;
+    }
+    char *config_text = rg_json_dumps(config);
+    char *patch_text = rg_json_dumps(req->patch);
+    const char *params[] = {
+        req->org_id,       req->id,    json_string_value(json_object_get(config, "name")),
+        config_text,       version,    req->principal_kind,
+        req->principal_id, patch_text, req->request_id};
+    rg_req_query(req,
+                 "WITH upd AS (UPDATE agents SET name = $3, config = $4::jsonb, "
+                 "version = version + 1, updated_at = now() "
+                 "WHERE org_id = $1 AND id = $2 AND version = $5::int RETURNING *), "
+                 "aud AS (" AUDIT_INSERT "SELECT org_id, $6, $7, 'agent.update', 'agent', id, "
+                 "$8::jsonb, $9 FROM upd) "
+                 "SELECT " AGENT_COLS " FROM upd",
+                 9, params, on_updated);
+    json_decref(config);
+    free(config_text);
+    free(patch_text);
+}
+
+static void
+read_for_update(rg_req_t *req)
+{
+    req->attempts++;
+    if (req->errs == NULL) {
+        /* a retry: the read-only errors were empty (else we would have failed) */
+        req->errs = rg_errors_create();
+    }
+    const char *params[] = {req->org_id, req->id};
+    rg_req_query(req, "SELECT " AGENT_COLS " FROM agents WHERE org_id = $1 AND id = $2", 2, params,
+                 on_read_for_update);
+}
+
+void
+rg_agents_update(rg_req_t *req)
+{
+    if (!rg_id_valid(req->id, "agt_")) {
+        rg_req_fail(req, LC_ERR_NOT_FOUND, "agent not found");
+        return;
+    }
+    json_t *patch = parse_body(req);
+    if (patch == NULL)
+        return;
+    req->errs = rg_errors_create();
+    req->patch = rg_patch_strip_readonly(patch, rg_agent_readonly, false, req->errs);
+    json_decref(patch);
+    /* read-only fields are reported together with the problems of the patched document */
+    read_for_update(req);
+}
+
+/* ---- delete ---- */
+
+static void
+on_deleted(rg_req_t *req, lc_status_t st, PGresult *res)
+{
+    reply_row(req, st, res, 204, "agent.deleted");
+}
+
+void
+rg_agents_delete(rg_req_t *req)
+{
+    if (!rg_id_valid(req->id, "agt_")) {
+        rg_req_fail(req, LC_ERR_NOT_FOUND, "agent not found");
+        return;
+    }
+    const char *params[] = {req->org_id, req->id, req->principal_kind, req->principal_id,
+                            req->request_id};
+    rg_req_query(req,
+                 "WITH del AS (DELETE FROM agents WHERE org_id = $1 AND id = $2 RETURNING *), "
+                 "aud AS (" AUDIT_INSERT "SELECT org_id, $3, $4, 'agent.delete', 'agent', id, "
+                 "'{}'::jsonb, $5 FROM del) "
+                 "SELECT " AGENT_COLS " FROM del",
+                 5, params, on_deleted);
+}
