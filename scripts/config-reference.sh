@@ -16,7 +16,7 @@ common=$(printf '%s\n' "${rows[gateway]}" | while IFS= read -r row; do
   for s in "${services[@]}"; do
     grep -qxF -- "$row" <<<"${rows[$s]}" || { all=0; break; }
   done
-  [[ $all -eq 1 ]] && printf '%s\n' "$row"
+  if [[ $all -eq 1 ]]; then printf '%s\n' "$row"; fi
 done)
 printf '### Every service\n\n%s\n%s\n' "$header" "$common"
 for s in "${services[@]}"; do

@@ -70,7 +70,7 @@ class Nats:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self):
-        store = os.path.join(self.tmp, "js")
+        store = os.path.join(self.tmp, f"js-{self.port}")  # one store per server
         self.log = open(os.path.join(self.tmp, "nats.log"), "ab")
         self.proc = subprocess.Popen(
             ["nats-server", "-c", os.path.join(REPO, "deploy/nats/nats.conf"), "-js",
