@@ -32,5 +32,13 @@ for b in "${benches[@]}"; do
     failed=1
   fi
 done
+# webhooks: a real voxi-webhooks with NATS and Postgres from testenv.sh (tests/bench/bench_webhooks.py)
+echo "== bench_webhooks"
+bash scripts/testenv.sh /usr/bin/python3 tests/bench/bench_webhooks.py "$build" | tee "$build/bench/bench_webhooks.txt"
+[[ ${PIPESTATUS[0]} -eq 0 ]] || { echo "bench: bench_webhooks failed" >&2; failed=1; }
+# VAD: md_vad against the WebRTC VAD on a generated labelled set (tests/bench/vad/README.md)
+echo "== bench_vad"
+make --no-print-directory BUILD="$build" SAN=$([[ $build == build-asan ]] && echo 1 || echo 0) bench-vad ||
+  { echo "bench: bench_vad failed" >&2; failed=1; }
 echo "bench: output saved under $build/bench/"
 exit $failed
