@@ -12,7 +12,7 @@
 
 #include "au_cache.h"
 #include "au_config.h"
-#include "au_events.h"
+#include "lc_events.h"
 #include "au_jwt.h"
 #include "au_ratelimit.h"
 #include "lc_metrics.h"
@@ -43,7 +43,7 @@ typedef struct au_ctx {
     au_cache_t *orgs; /* au_org_limits_t by org id (JWT principals) */
     au_ratelimit_t *rl;
     au_jwt_t *jwt; /* NULL: JWTs not accepted */
-    au_events_t *events;
+    lc_events_t *events;
     struct au_authn *authn;
     size_t inflight;   /* requests being answered */
     size_t background; /* fire-and-forget database writes (last_used_at) */

@@ -119,7 +119,8 @@ on_created(lc_status_t status, PGresult *res, void *arg)
                                                       : "could not create the API key");
         return;
     }
-    au_events_publish(req->ctx->events, c->org_id, "api_key.created", au_key_json(res, 0, 0, NULL));
+    lc_events_publish(req->ctx->events, c->org_id, "api_key.created", au_key_json(res, 0, 0, NULL),
+                      NULL);
     LC_INFO("keys", "API key %s created in %s", PQgetvalue(res, 0, 0), c->org_id);
     au_req_reply_json(req, 201, au_key_json(res, 0, 0, c->secret));
 }
@@ -438,7 +439,8 @@ on_revoked(lc_status_t status, PGresult *res, void *arg)
     }
     if (PQgetvalue(res, 0, 0)[0] == 't') {
         LC_INFO("keys", "API key %s revoked in %s", id, org);
-        au_events_publish(req->ctx->events, org, "api_key.revoked", au_key_json(res, 0, 1, NULL));
+        lc_events_publish(req->ctx->events, org, "api_key.revoked", au_key_json(res, 0, 1, NULL),
+                          NULL);
     }
     au_req_reply_json(req, 200, au_key_json(res, 0, 1, NULL));
 }

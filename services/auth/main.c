@@ -49,7 +49,8 @@ au_start(lc_service_t *svc, void *arg)
             ctx->jwt && cfg->jwt_rs256_public_key_file ? " (RS256)" : "");
 
     LC_TRY(au_ratelimit_create(ctx->loop, ctx->pg, ctx->metrics, NULL, &ctx->rl));
-    ctx->events = au_events_create(ctx->loop, ctx->nc, ctx->metrics);
+    ctx->events = lc_events_create(ctx->loop, ctx->nc, ctx->metrics, "voxi_auth_events_total",
+                                   "change events auth published to JetStream, by outcome");
     lc_status_t st = au_authn_start(ctx, &ctx->authn);
     if (st == LC_OK)
         st = au_keys_start(ctx);
@@ -57,7 +58,7 @@ au_start(lc_service_t *svc, void *arg)
         st = au_orgs_start(ctx);
     if (st != LC_OK) { /* the service closes; the timers must not keep the loop alive */
         au_ratelimit_close(ctx->rl, NULL, NULL);
-        au_events_stop(ctx->events);
+        lc_events_stop(ctx->events);
     }
     return st;
 }
@@ -73,14 +74,14 @@ au_stop(lc_service_t *svc, void *arg)
             lc_nats_unsubscribe(lc_service_nats(svc), ctx->subs[i]);
     ctx->nsubs = 0;
     au_ratelimit_close(ctx->rl, NULL, NULL); /* gives unspent tokens back */
-    au_events_stop(ctx->events);
+    lc_events_stop(ctx->events);
 }
 
 static size_t
 au_inflight(void *arg)
 {
     au_ctx_t *ctx = arg;
-    return ctx->inflight + ctx->background + au_events_inflight(ctx->events) +
+    return ctx->inflight + ctx->background + lc_events_inflight(ctx->events) +
            (ctx->rl ? au_ratelimit_busy(ctx->rl) : 0);
 }
 
@@ -89,7 +90,7 @@ au_cleanup(void *arg)
 {
     au_ctx_t *ctx = arg;
     au_authn_destroy(ctx->authn);
-    au_events_destroy(ctx->events);
+    lc_events_destroy(ctx->events);
     au_ratelimit_destroy(ctx->rl);
     au_cache_destroy(ctx->keys);
     au_cache_destroy(ctx->orgs);

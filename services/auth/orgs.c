@@ -65,8 +65,9 @@ on_created(lc_status_t status, PGresult *res, void *arg)
                            "could not create the org");
         return;
     }
-    au_events_publish(req->ctx->events, c->org_id, "org.created", org_json(res));
-    au_events_publish(req->ctx->events, c->org_id, "api_key.created", au_key_json(res, 0, 3, NULL));
+    lc_events_publish(req->ctx->events, c->org_id, "org.created", org_json(res), NULL);
+    lc_events_publish(req->ctx->events, c->org_id, "api_key.created", au_key_json(res, 0, 3, NULL),
+                      NULL);
     LC_INFO("orgs", "org %s created by %s", c->org_id, req->env->principal->id);
     au_req_reply_json(req, 201,
                       json_pack("{s:o, s:o}", "org", org_json(res), "api_key",

@@ -53,7 +53,7 @@ typedef struct md_sip_ua md_sip_ua_t;
 typedef struct md_rtp_ports md_rtp_ports_t;
 typedef struct md_playout md_playout_t;
 typedef struct md_prompt md_prompt_t;
-typedef struct md_events md_events_t;
+typedef struct lc_events md_events_t; /* md_events.h */
 typedef struct md_heartbeat md_heartbeat_t;
 typedef struct md_sip_uac md_sip_uac_t;
 

@@ -210,7 +210,7 @@ rg_req_secret(const rg_req_t *req)
     return req->api->deps.secret;
 }
 
-rg_events_t *
+lc_events_t *
 rg_req_events(const rg_req_t *req)
 {
     return req->api->deps.events;

@@ -12,7 +12,7 @@
 #include "lc_migrate.h"
 #include "lc_service.h"
 #include "rg_api.h"
-#include "rg_events.h"
+#include "lc_events.h"
 #include "rg_secret.h"
 
 typedef struct {
@@ -33,7 +33,7 @@ static const lc_config_entry_t rg_config_table[] = {
 
 typedef struct {
     rg_secret_t *secret;
-    rg_events_t *events;
+    lc_events_t *events;
     rg_api_t *api;
 } rg_state_t;
 
@@ -49,7 +49,8 @@ rg_start(lc_service_t *svc, void *arg)
         LC_WARN("registry", "VOXI_REGISTRY_SECRET_KEY is not set: outbound trunk passwords are "
                             "stored unencrypted");
     st->events =
-        rg_events_create(lc_service_loop(svc), lc_service_nats(svc), lc_service_metrics(svc));
+        lc_events_create(lc_service_loop(svc), lc_service_nats(svc), lc_service_metrics(svc),
+                         "voxi_registry_events_total", "change events published, by outcome");
     rg_api_deps_t deps = {.loop = lc_service_loop(svc),
                           .nats = lc_service_nats(svc),
                           .pg = lc_service_pg(svc),
@@ -58,7 +59,7 @@ rg_start(lc_service_t *svc, void *arg)
                           .events = st->events};
     lc_status_t s = rg_api_start(&deps, &st->api);
     if (s != LC_OK)
-        rg_events_stop(st->events); /* the service closes without calling stop */
+        lc_events_stop(st->events); /* the service closes without calling stop */
     return s;
 }
 
@@ -68,22 +69,22 @@ rg_stop(lc_service_t *svc, void *arg)
     (void) svc;
     rg_state_t *st = arg;
     rg_api_stop(st->api);
-    rg_events_stop(st->events);
+    lc_events_stop(st->events);
 }
 
 static size_t
 rg_inflight(void *arg)
 {
     rg_state_t *st = arg;
-    return rg_api_inflight(st->api) + rg_events_inflight(st->events);
+    return rg_api_inflight(st->api) + lc_events_inflight(st->events);
 }
 
 static bool
 rg_ready(void *arg, char *reason, size_t reason_size)
 {
     rg_state_t *st = arg;
-    if (st->events == NULL || !rg_events_ready(st->events)) {
-        snprintf(reason, reason_size, "event stream " RG_EVENTS_STREAM " not ensured yet");
+    if (st->events == NULL || !lc_events_ready(st->events)) {
+        snprintf(reason, reason_size, "event stream " LC_EVENTS_STREAM " not ensured yet");
         return false;
     }
     return true;
@@ -94,7 +95,7 @@ rg_cleanup(void *arg)
 {
     rg_state_t *st = arg;
     rg_api_destroy(st->api);
-    rg_events_destroy(st->events);
+    lc_events_destroy(st->events);
     rg_secret_destroy(st->secret);
 }
 

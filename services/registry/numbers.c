@@ -97,7 +97,7 @@ static void
 reply_object(rg_req_t *req, int http_status, json_t *obj, const char *event_type)
 {
     if (event_type != NULL)
-        rg_events_publish(rg_req_events(req), req->org_id, event_type, obj);
+        lc_events_publish(rg_req_events(req), req->org_id, event_type, json_incref(obj), NULL);
     char *text = http_status == 204 ? NULL : rg_json_dumps(obj);
     json_decref(obj);
     rg_req_reply(req, http_status, text);

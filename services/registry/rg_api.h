@@ -22,7 +22,7 @@
 #include "lc_nats.h"
 #include "lc_pg.h"
 #include "lc_status.h"
-#include "rg_events.h"
+#include "lc_events.h"
 #include "rg_secret.h"
 
 typedef struct rg_api rg_api_t;
@@ -34,7 +34,7 @@ typedef struct {
     lc_pg_pool_t *pg;
     lc_metrics_t *metrics;
     const rg_secret_t *secret;
-    rg_events_t *events;
+    lc_events_t *events;
 } rg_api_deps_t;
 
 /* Subscribes every subject. On failure nothing stays subscribed and *out is NULL. */

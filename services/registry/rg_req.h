@@ -19,7 +19,7 @@
 
 #include "lc_status.h"
 #include "rg_errors.h"
-#include "rg_events.h"
+#include "lc_events.h"
 #include "rg_secret.h"
 
 #define RG_ID_MAX 64 /* ids, cursors, org ids, request ids */
@@ -84,7 +84,7 @@ void rg_req_fail_field(rg_req_t *req, const char *field, const char *message);
 void rg_req_fail_db(rg_req_t *req, lc_status_t status, PGresult *res);
 
 const rg_secret_t *rg_req_secret(const rg_req_t *req);
-rg_events_t *rg_req_events(const rg_req_t *req);
+lc_events_t *rg_req_events(const rg_req_t *req);
 
 /* SQLSTATE of an error result ("" when none) and the constraint it names ("" when none). */
 const char *rg_pg_sqlstate(const PGresult *res);

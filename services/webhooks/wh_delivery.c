@@ -275,8 +275,8 @@ on_disable_done(lc_status_t status, PGresult *res, void *arg)
         json_error_t jerr;
         json_t *ep = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
         if (ep != NULL)
-            wh_event_publish(d->ws, x->org_id, "endpoint.disabled",
-                             json_pack("{s:o, s:s}", "endpoint", ep, "reason", x->reason));
+            lc_events_publish(d->ws->events, x->org_id, "endpoint.disabled",
+                              json_pack("{s:o, s:s}", "endpoint", ep, "reason", x->reason), NULL);
     }
     free(x);
 }

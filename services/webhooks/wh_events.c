@@ -9,64 +9,6 @@
 #include "lc_log.h"
 #include "lc_time.h"
 
-#define PUBLISH_TIMEOUT_MS 5000
-
-static size_t publishes_inflight;
-
-typedef struct {
-    wh_service_t *ws;
-    char event_id[32];
-    char type[WH_TYPE_MAX + 1];
-} publish_ctx_t;
-
-static void
-on_published(lc_status_t status, uint64_t seq, bool duplicate, void *arg)
-{
-    publish_ctx_t *ctx = arg;
-    (void) seq;
-    (void) duplicate;
-    publishes_inflight--;
-    const char *outcome = status == LC_OK ? "ok" : "error";
-    char labels[64];
-    snprintf(labels, sizeof(labels), "outcome=\"%s\"", outcome);
-    lc_metric_inc(lc_metrics_counter(ctx->ws->metrics, "voxi_webhooks_events_published_total",
-                                     "events emitted by the webhooks service", labels));
-    if (status != LC_OK)
-        LC_WARN("events", "publishing %s %s failed: %s", ctx->type, ctx->event_id,
-                lc_status_name(status));
-    free(ctx);
-}
-
-void
-wh_event_publish(wh_service_t *ws, const char *org_id, const char *type, json_t *data)
-{
-    publish_ctx_t *ctx = LC_NEW(publish_ctx_t);
-    ctx->ws = ws;
-    lc_id_new("evt_", ctx->event_id, sizeof(ctx->event_id));
-    snprintf(ctx->type, sizeof(ctx->type), "%s", type);
-    char created[32];
-    lc_time_format_rfc3339(lc_time_wall_ms(), created, sizeof(created));
-    json_t *ev =
-        json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", ctx->event_id, "type", type, "created_at",
-                  created, "org_id", org_id, "data", data ? data : json_object());
-    char *text = json_dumps(ev, JSON_COMPACT);
-    json_decref(ev);
-    char subject[256];
-    snprintf(subject, sizeof(subject), "voxi.events.%s.%s", org_id, type);
-    publishes_inflight++;
-    lc_status_t st = lc_nats_js_publish(ws->nats, subject, ctx->event_id, text, strlen(text),
-                                        PUBLISH_TIMEOUT_MS, on_published, ctx);
-    free(text);
-    if (st != LC_OK)
-        on_published(st, 0, false, ctx);
-}
-
-size_t
-wh_events_inflight(void)
-{
-    return publishes_inflight;
-}
-
 bool
 wh_id_valid(const char *id)
 {

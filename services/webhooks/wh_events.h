@@ -20,12 +20,6 @@
 #include "lc_status.h"
 #include "wh_service.h"
 
-/* Publishes an event; takes ownership of `data` (a JSON object). */
-void wh_event_publish(wh_service_t *ws, const char *org_id, const char *type, json_t *data);
-
-/* Publishes still waiting for their JetStream ack (for draining). */
-size_t wh_events_inflight(void);
-
 /*
  * Validates an event received from the stream and extracts its parts. Accepts a JSON
  * object with string id (1..WH_ID_MAX of [A-Za-z0-9_-]), type (wh_event_type_valid),

@@ -112,7 +112,7 @@ finish(invoke_t *inv, const char *status, int http_status, const char *result_js
     json_object_set_new(data, "http_status",
                         http_status > 0 ? json_integer(http_status) : json_null());
     json_object_set_new(data, "error", error && error[0] ? json_string(error) : json_null());
-    wh_event_publish(inv->ws, inv->org_id, "function.executed", data);
+    lc_events_publish(inv->ws->events, inv->org_id, "function.executed", data, NULL);
     count(inv->ws, status, duration_ms);
     LC_INFO("invoke", "%s %s: %s (HTTP %d) in %lld ms", inv->invocation_id, inv->function, status,
             http_status, (long long) duration_ms);

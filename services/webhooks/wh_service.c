@@ -64,6 +64,7 @@ close_modules(wh_service_t *ws)
     if (closed)
         return;
     closed = true;
+    lc_events_stop(ws->events);
     wh_http_close(ws->http, module_closed, ws);
     if (ws->delivery)
         wh_delivery_close(ws->delivery, module_closed, ws);
@@ -103,6 +104,9 @@ wh_service_start(lc_service_t *svc, void *arg)
     LC_INFO("service", "retry scale %g, SSRF allowlist of %zu networks, plain http %s",
             ws->retry_scale, wh_allowlist_count(ws->allowlist),
             ws->cfg->allow_http ? "allowed" : "refused");
+    ws->events =
+        lc_events_create(ws->loop, ws->nats, ws->metrics, "voxi_webhooks_events_published_total",
+                         "events emitted by the webhooks service, by outcome");
     lc_status_t st;
     if ((st = wh_http_create(ws->loop, ws->allowlist, (size_t) ws->cfg->max_concurrent * 2,
                              ws->metrics, &ws->http)) != LC_OK ||
@@ -140,7 +144,7 @@ wh_service_inflight(void *arg)
     wh_service_t *ws = arg;
     size_t n = wh_api_inflight(ws->api) + wh_invoke_inflight() +
                wh_consumer_inflight(ws->consumer) + wh_delivery_inflight(ws->delivery) +
-               wh_events_inflight();
+               lc_events_inflight(ws->events);
     if (n == 0 && ws->draining) {
         close_modules(ws);
         if (force_timer_open) {
@@ -169,6 +173,8 @@ wh_service_cleanup(void *arg)
     wh_service_t *ws = arg;
     wh_consumer_destroy(ws->consumer);
     wh_delivery_destroy(ws->delivery);
+    lc_events_destroy(ws->events);
+    ws->events = NULL;
     wh_api_destroy(ws->api);
     wh_http_destroy(ws->http);
     wh_allowlist_destroy(ws->allowlist);

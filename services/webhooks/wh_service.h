@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "lc_events.h"
 #include "lc_metrics.h"
 #include "lc_nats.h"
 #include "lc_pg.h"
@@ -69,6 +70,7 @@ typedef struct {
     lc_pg_pool_t *pg;
     lc_metrics_t *metrics;
     const char *instance_id;
+    lc_events_t *events; /* endpoint.disabled, function.executed */
 
     wh_http_t *http;
     wh_delivery_t *delivery;
