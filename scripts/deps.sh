@@ -18,6 +18,10 @@ PACKAGES=(
   sip-tester baresip-core espeak-ng sox
   # VAD benchmark (tests/bench/vad): the WebRTC VAD baseline and flite's command line
   libwebrtc-audio-processing-dev flite
+  # control-plane API benchmark (tests/bench/bench_api.py)
+  wrk
+  # the demo agent of `make run` (scripts/demo-agent.sh reads the API's JSON)
+  jq
 )
 
 missing=()

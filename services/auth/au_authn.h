@@ -12,11 +12,20 @@
  *   no header, anonymous_ok        anonymous, rate-limited per client IP
  *
  * Missing, malformed, unknown, revoked and expired credentials all answer "unauthorized"
- * with nothing else, so callers cannot tell them apart (the reason is logged at debug,
- * never the credential). A valid credential without the route's scope is "forbidden"
- * (naming the scope). Then the route class's limit of the key (or JWT subject, or client
- * IP) is checked: "rate_limited" or "ok", both with the rate-limit numbers for the
- * headers. Database failures answer an Envelope error ("unavailable" / "timeout").
+ * with nothing else about the credential, so callers cannot tell them apart (the reason is
+ * logged at debug, never the credential). Such a request is anonymous: it spends its
+ * client IP's bucket (the anonymous routes' one), whose numbers the 401 carries, and once
+ * that is empty the answer is "rate_limited" instead. A valid credential without the
+ * route's scope is "forbidden" (naming the scope). Then the route class's limit of the key
+ * (or JWT subject, or client IP) is checked: "rate_limited" or "ok", both with the
+ * rate-limit numbers for the headers. Database failures answer an Envelope error
+ * ("unavailable" / "timeout").
+ *
+ * Gateway slices: an "ok" for an API key asked with grant_wanted also hands the gateway
+ * up to that many tokens of the key's bucket from this instance's lease (at most 1/200 of
+ * the limit, for at most 1 s; see authn.c), which it spends on later requests of the key
+ * without asking (the gateway's gw_authcache.h). The revocation broadcast reaches the
+ * gateways too.
  *
  * last_used_at is written in the background, at most about once a minute per key.
  *

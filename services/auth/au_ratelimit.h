@@ -63,6 +63,14 @@ lc_status_t au_ratelimit_create(uv_loop_t *loop, lc_pg_pool_t *pg, lc_metrics_t 
 lc_status_t au_ratelimit_check(au_ratelimit_t *rl, const char *bucket, int64_t limit,
                                au_rl_decision_t *out, bool *decided, au_rl_cb cb, void *arg);
 
+/*
+ * Hands out up to `max` more tokens of `bucket` from this instance's lease, without I/O:
+ * returns how many (0 when the bucket is unknown, has waiters, or holds none). Used for
+ * the gateway's slices (api.proto AuthenticateReply.grant): the tokens are spent
+ * elsewhere, so like any leased token they count as admitted here.
+ */
+int64_t au_ratelimit_take_local(au_ratelimit_t *rl, const char *bucket, int64_t max);
+
 /* Policy text for the RateLimit-Policy header: `"<name>";q=<limit>;w=<window>`. */
 void au_ratelimit_policy(const char *name, int64_t limit, int64_t window_s, char *out,
                          size_t out_size);

@@ -24,6 +24,14 @@
 #define AUTHORIZATION_MAX (AU_JWT_MAX_LEN + 64)
 #define CLIENT_IP_MAX 64
 #define LAST_USED_EVERY_MS 60000
+/* Gateway slices (api.proto AuthenticateReply.grant): at most GRANT_MAX tokens at once, at
+ * most 1/GRANT_LIMIT_SHARE of the limit (so limits under that many per window get none and
+ * stay exact), trusted by the gateway for at most GRANT_TTL_MS (and never past the key
+ * cache's TTL or the key's expiry). Unspent tokens are forfeited: with two gateways and a
+ * limit of 600/min that is at most 2 x 3 requests short of the one-bucket GCRA. */
+#define GRANT_MAX 256
+#define GRANT_LIMIT_SHARE 200
+#define GRANT_TTL_MS 1000
 
 /* A verified API key as the cache keeps it. */
 typedef struct {
@@ -82,6 +90,8 @@ typedef struct {
     int64_t limit;
     const char *class_name; /* "read", "write", "anonymous" */
     char bucket[256];       /* at most AU_RL_BUCKET_MAX used: ids are validated */
+    int64_t grant_wanted;   /* the gateway's slice request, 0..GRANT_MAX */
+    int64_t expires_ms;     /* the key's expiry (wall clock), 0 = never */
 } authn_req_t;
 
 /* ---- replies ---- */
@@ -118,6 +128,28 @@ reply_error(authn_req_t *a, lc_status_t status, const char *message)
     send_reply(a, buf, len);
 }
 
+/* Tokens handed to the gateway with an "ok" for an API key (see GRANT_MAX); sets *ttl_ms. */
+static int64_t
+take_grant(authn_req_t *a, const au_rl_decision_t *d, int64_t *ttl_ms)
+{
+    const au_config_t *cfg = a->authn->ctx->cfg;
+    *ttl_ms = 0;
+    if (a->grant_wanted <= 0 || d == NULL || !d->allowed ||
+        (strcmp(a->kind, "api_key") != 0 && strcmp(a->kind, "platform_admin") != 0))
+        return 0;
+    int64_t ttl = GRANT_TTL_MS < cfg->key_cache_ttl_ms ? GRANT_TTL_MS : cfg->key_cache_ttl_ms;
+    if (a->expires_ms != 0) {
+        int64_t left = a->expires_ms - lc_time_wall_ms();
+        ttl = left < ttl ? left : ttl;
+    }
+    int64_t max = d->limit / GRANT_LIMIT_SHARE;
+    max = a->grant_wanted < max ? a->grant_wanted : max;
+    if (ttl <= 0 || max <= 0)
+        return 0;
+    *ttl_ms = ttl;
+    return au_ratelimit_take_local(a->authn->ctx->rl, a->bucket, max);
+}
+
 static void
 reply(authn_req_t *a, outcome_t outcome, const char *message, const au_rl_decision_t *d)
 {
@@ -149,6 +181,13 @@ reply(authn_req_t *a, outcome_t outcome, const char *message, const au_rl_decisi
         au_ratelimit_policy(a->class_name, d->limit, d->window_s, policy, sizeof(policy));
         rlm.policy = policy;
         rep.rate_limit = &rlm;
+        if (outcome == OUT_OK) {
+            rep.grant = take_grant(a, d, &rep.grant_ttl_ms);
+            if (rep.grant == 0)
+                rep.grant_ttl_ms = 0;
+            /* the granted tokens are the gateway's now: not "remaining" here */
+            rlm.remaining = d->remaining > rep.grant ? d->remaining - rep.grant : 0;
+        }
     }
     lc_metric_t *counters[] = {authn->m_ok, authn->m_unauthorized, authn->m_forbidden,
                                authn->m_limited};
@@ -163,12 +202,38 @@ reply(authn_req_t *a, outcome_t outcome, const char *message, const au_rl_decisi
     send_reply(a, buf, len);
 }
 
-/* Every credential failure looks the same to the caller; the reason is only logged. */
+static void check_rate(authn_req_t *a, au_rl_cb cb);
+
+static void
+on_unauthorized_rate(lc_status_t status, const au_rl_decision_t *d, void *arg)
+{
+    authn_req_t *a = arg;
+    if (status != LC_OK) { /* the limiter failed: still a 401, without numbers */
+        reply(a, OUT_UNAUTHORIZED, NULL, NULL);
+        return;
+    }
+    reply(a, d->allowed ? OUT_UNAUTHORIZED : OUT_RATE_LIMITED, NULL, d);
+}
+
+/*
+ * Every credential failure looks the same to the caller; the reason is only logged. A
+ * request without valid credentials is anonymous: it counts against its client IP's
+ * bucket (the one anonymous routes use), whose numbers the 401 carries, and once that is
+ * spent the answer is 429 instead, which bounds guessing keys from one address.
+ */
 static void
 unauthorized(authn_req_t *a, const char *reason)
 {
     LC_DEBUG("authn", "unauthorized: %s", reason);
-    reply(a, OUT_UNAUTHORIZED, NULL, NULL);
+    /* nothing of a credential that failed may reach the reply */
+    a->kind = "anonymous";
+    a->class_name = "anonymous";
+    a->org_id[0] = '\0';
+    a->principal_id[0] = '\0';
+    a->scopes = 0;
+    a->limit = a->authn->ctx->cfg->rate_anon_per_min;
+    snprintf(a->bucket, sizeof(a->bucket), "ip:%s", a->client_ip[0] ? a->client_ip : "unknown");
+    check_rate(a, on_unauthorized_rate);
 }
 
 /* ---- the rate limit, once the principal is known ---- */
@@ -186,18 +251,18 @@ on_rate_decision(lc_status_t status, const au_rl_decision_t *d, void *arg)
 }
 
 static void
-check_rate(authn_req_t *a)
+check_rate(authn_req_t *a, au_rl_cb cb)
 {
     au_rl_decision_t d;
     bool decided = false;
-    lc_status_t st = au_ratelimit_check(a->authn->ctx->rl, a->bucket, a->limit, &d, &decided,
-                                        on_rate_decision, a);
+    lc_status_t st =
+        au_ratelimit_check(a->authn->ctx->rl, a->bucket, a->limit, &d, &decided, cb, a);
     if (st != LC_OK) {
-        reply_error(a, LC_ERR_UNAVAILABLE, "rate limiter unavailable");
+        cb(st, NULL, a);
         return;
     }
     if (decided)
-        on_rate_decision(LC_OK, &d, a);
+        cb(LC_OK, &d, a);
 }
 
 /* Scope, then rate limit. limit_read/limit_write: the org's overrides (0 = defaults). */
@@ -221,7 +286,7 @@ authorize(authn_req_t *a, int64_t limit_read, int64_t limit_write)
                  a->class_name);
     else
         snprintf(a->bucket, sizeof(a->bucket), "k:%s:%s", a->principal_id, a->class_name);
-    check_rate(a);
+    check_rate(a, on_rate_decision);
 }
 
 static void
@@ -231,7 +296,7 @@ anonymous(authn_req_t *a)
     a->class_name = "anonymous";
     a->limit = a->authn->ctx->cfg->rate_anon_per_min;
     snprintf(a->bucket, sizeof(a->bucket), "ip:%s", a->client_ip[0] ? a->client_ip : "unknown");
-    check_rate(a);
+    check_rate(a, on_rate_decision);
 }
 
 /* ---- API keys ---- */
@@ -285,6 +350,7 @@ with_cred(authn_req_t *a, const cred_t *cred, const uint8_t hash[AU_KEY_HASH_LEN
     snprintf(a->principal_id, sizeof(a->principal_id), "%s", cred->key_id);
     snprintf(a->org_id, sizeof(a->org_id), "%s", cred->org_id);
     a->scopes = cred->scopes;
+    a->expires_ms = cred->expires_ms;
     authorize(a, cred->read_per_min, cred->write_per_min);
 }
 
@@ -510,6 +576,9 @@ on_authenticate(lc_nats_t *nc, const lc_nats_msg_t *msg, void *arg)
     lc_log_context_set(a->request_id, NULL);
 
     Voxi__V1__AuthenticateRequest *req = (Voxi__V1__AuthenticateRequest *) body;
+    /* before any answer: a 401 counts against the client IP */
+    if (st == LC_OK && strlen(req->client_ip) <= CLIENT_IP_MAX)
+        snprintf(a->client_ip, sizeof(a->client_ip), "%s", req->client_ip);
     if (st != LC_OK) {
         reply_error(a, LC_ERR_INVALID, "malformed authenticate request");
     } else if (lc_pb_deadline_passed(env)) {
@@ -523,8 +592,10 @@ on_authenticate(lc_nats_t *nc, const lc_nats_msg_t *msg, void *arg)
                 au_scope_parse(req->required_scope, strlen(req->required_scope)) == 0)) {
         reply_error(a, LC_ERR_INVALID, "bad client_ip, route_class or required_scope");
     } else {
-        snprintf(a->client_ip, sizeof(a->client_ip), "%s", req->client_ip);
         a->write = strcmp(req->route_class, "write") == 0;
+        a->grant_wanted = req->grant_wanted < 0           ? 0
+                          : req->grant_wanted > GRANT_MAX ? GRANT_MAX
+                                                          : req->grant_wanted;
         a->required = au_scope_parse(req->required_scope, strlen(req->required_scope));
         for (size_t i = 0; i < AU_SCOPE_COUNT; i++)
             if (a->required == (1u << i))

@@ -15,7 +15,8 @@ const lc_config_entry_t au_config_table[] = {
      "own (org_limits)"},
     {"VOXI_AUTH_RATE_ANON_PER_MIN", LC_CFG_INT, "60", 1, RATE_MAX, NULL, 0,
      offsetof(au_config_t, rate_anon_per_min),
-     "requests per minute per client IP on routes that need no credentials"},
+     "requests per minute per client IP on routes that need no credentials and for requests "
+     "without valid ones (401s carry its headers; past it they get 429)"},
     {"VOXI_AUTH_KEY_CACHE_TTL_MS", LC_CFG_INT, "5000", 0, 60000, NULL, 0,
      offsetof(au_config_t, key_cache_ttl_ms),
      "how long a verified key is trusted without the database (0 = no cache); bounds how "

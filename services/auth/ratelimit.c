@@ -565,6 +565,23 @@ au_ratelimit_check(au_ratelimit_t *rl, const char *bucket, int64_t limit, au_rl_
     return LC_OK;
 }
 
+int64_t
+au_ratelimit_take_local(au_ratelimit_t *rl, const char *bucket, int64_t max)
+{
+    if (rl->closing || max <= 0 || bucket == NULL)
+        return 0;
+    bucket_t *b = bucket_find(rl, bucket);
+    if (b == NULL || b->nwaiters > 0)
+        return 0;
+    int64_t now = lc_time_mono_ms();
+    int64_t taken = 0;
+    while (taken < max && spend_token(b, now))
+        taken++;
+    if (taken > 0)
+        lc_metric_add(rl->m_local_allowed, (double) taken);
+    return taken;
+}
+
 void
 au_ratelimit_policy(const char *name, int64_t limit, int64_t window_s, char *out, size_t out_size)
 {

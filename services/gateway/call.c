@@ -1,6 +1,8 @@
 /*
  * One API request after routing: ask auth (voxi.auth.authenticate), then serve a local
  * route or check the request and forward it to the owning service, and map its reply.
+ * A request with an API key whose auth decision and rate-limit slice the gateway holds
+ * (gw_authcache.h) skips the question and is forwarded at once.
  *
  * The request waits in lc_http's deferred table while NATS works; callbacks find it by
  * id (lc_http_resume), never by pointer. A gw_call_t lives from gw_call_start until the
@@ -12,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_authcache.h"
 #include "gw_internal.h"
+#include "gw_recording.h"
 #include "lc_alloc.h"
 #include "lc_log.h"
 #include "lc_pb.h"
@@ -38,6 +42,8 @@ typedef struct {
     uint64_t http_id;
     uint64_t nats_id;
     bool nats_pending;
+    bool keyed; /* an API key: key_hash is set and auth is asked for a slice */
+    uint8_t key_hash[GW_AUTHCACHE_HASH_LEN];
 } gw_call_t;
 
 /* ---- rate-limit headers (IETF httpapi RateLimit header fields draft, and X-RateLimit-*) */
@@ -225,6 +231,8 @@ on_backend_reply(lc_status_t status, const lc_nats_msg_t *reply, void *arg)
         Voxi__V1__ApiReply *api = (Voxi__V1__ApiReply *) body;
         if (api->http_status < 200 || api->http_status > 299) {
             respond_bad_reply(call, req, who, LC_ERR_PROTOCOL);
+        } else if (call->route->reply == GW_REPLY_RECORDING) {
+            gw_recording_start(gw, req, &call->ctx, call->id, api->json);
         } else if (api->http_status == 204) {
             gw_respond(gw, req, &call->ctx, 204, NULL, NULL, 0);
         } else {
@@ -252,13 +260,13 @@ check_request(gw_call_t *call, h2o_req_t *req, gw_query_t *query)
         q = req->path.base + req->query_at + 1;
         qlen = req->path.len - req->query_at - 1;
     }
-    if (gw_query_parse(q, qlen, call->route->list, query, detail, sizeof(detail)) != LC_OK) {
+    if (gw_query_parse(q, qlen, call->route, query, detail, sizeof(detail)) != LC_OK) {
         gw_field_error_t fe = {.field = query->bad_param, .message = detail};
         gw_respond_problem(call->gw, req, &call->ctx, 400, "invalid", detail, &fe,
                            query->bad_param[0] ? 1 : 0);
         return false;
     }
-    if (!gw_route_has_body(call->route))
+    if (!gw_route_body_expected(call->route, req->entity.len))
         return true;
     h2o_iovec_t ctype = {NULL, 0};
     lc_http_header(req, "content-type", &ctype);
@@ -292,9 +300,11 @@ forward(gw_call_t *call, h2o_req_t *req, const Voxi__V1__AuthenticateReply *auth
     api.starting_after = query.starting_after;
     api.client_ip = call->client_ip;
     char *json = NULL;
-    if (gw_route_has_body(call->route)) {
+    if (gw_route_has_body(call->route) && req->entity.len > 0) {
         /* the body as sent: re-serialising would change number formatting */
         json = lc_strndup(req->entity.base, req->entity.len);
+        api.json = json;
+    } else if ((json = gw_query_filters_json(&query)) != NULL) {
         api.json = json;
     }
     lc_pb_meta_t meta = {
@@ -345,6 +355,10 @@ handle_auth(gw_call_t *call, h2o_req_t *req, const Voxi__V1__AuthenticateReply *
     copy_ratelimit(&call->ctx.rl, auth->rate_limit);
     const char *outcome = auth->outcome;
     if (strcmp(outcome, "ok") == 0) {
+        if (call->keyed && auth->grant > 0)
+            gw_authcache_put(gw->authcache, call->key_hash,
+                             strcmp(call->route->route_class, "write") == 0, auth, &call->ctx.rl,
+                             (int64_t) (uv_now(gw->loop)));
         if (call->route->local != GW_LOCAL_NONE) {
             gw_serve_local(gw, req, &call->ctx, call->route->local);
             return false;
@@ -428,6 +442,35 @@ done:
         call_free(call);
 }
 
+/* Serves a request from a cached decision and slice (gw_authcache.h) when there is one:
+ * forwards it as auth's "ok" would have and returns true. */
+static bool
+start_cached(gw_call_t *call, h2o_req_t *req)
+{
+    gw_t *gw = call->gw;
+    if (!call->keyed || call->route->local != GW_LOCAL_NONE)
+        return false;
+    const gw_authcache_entry_t *e = gw_authcache_take(
+        gw->authcache, call->key_hash, strcmp(call->route->route_class, "write") == 0,
+        call->route->scope, (int64_t) uv_now(gw->loop));
+    if (e == NULL)
+        return false;
+    call->ctx.rl = e->rl;
+    int64_t remaining = e->rl.remaining + e->tokens;
+    call->ctx.rl.remaining = remaining < e->rl.limit ? remaining : e->rl.limit;
+    Voxi__V1__Principal who = VOXI__V1__PRINCIPAL__INIT;
+    who.kind = (char *) e->kind;
+    who.id = (char *) e->principal_id;
+    who.n_scopes = e->n_scopes;
+    who.scopes = (char **) e->scope_ptrs;
+    Voxi__V1__AuthenticateReply auth = VOXI__V1__AUTHENTICATE_REPLY__INIT;
+    auth.outcome = "ok";
+    auth.org_id = (char *) e->org_id;
+    auth.principal = &who;
+    forward(call, req, &auth);
+    return true;
+}
+
 void
 gw_call_start(gw_t *gw, h2o_req_t *req, const gw_ctx_t *ctx, const gw_match_result_t *match)
 {
@@ -444,13 +487,19 @@ gw_call_start(gw_t *gw, h2o_req_t *req, const gw_ctx_t *ctx, const gw_match_resu
     Voxi__V1__AuthenticateRequest areq = VOXI__V1__AUTHENTICATE_REQUEST__INIT;
     h2o_iovec_t authz = {NULL, 0};
     char *authorization = NULL;
-    if (lc_http_header(req, "authorization", &authz))
+    if (lc_http_header(req, "authorization", &authz)) {
+        call->keyed = call->route->local == GW_LOCAL_NONE &&
+                      gw_authcache_key_hash(authz.base, authz.len, call->key_hash);
+        if (start_cached(call, req))
+            return;
         authorization = lc_strndup(authz.base, authz.len); /* h2o bounds header sizes */
+    }
     areq.authorization = authorization ? authorization : "";
     areq.client_ip = call->client_ip;
     areq.route_class = (char *) call->route->route_class;
     areq.required_scope = (char *) call->route->scope;
     areq.anonymous_ok = call->route->anonymous;
+    areq.grant_wanted = call->keyed ? GW_AUTHCACHE_GRANT_WANTED : 0;
     lc_pb_meta_t meta = {
         .request_id = call->ctx.request_id,
         .deadline_unix_ms = lc_time_wall_ms() + gw->cfg->auth_timeout_ms,

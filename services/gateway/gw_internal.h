@@ -53,6 +53,10 @@ struct gw {
     lc_metric_t **requests; /* [route][class], class 0..3 = 2xx, 3xx, 4xx, 5xx */
     lc_metric_t **duration; /* [route] */
     lc_metric_t *inflight;
+    /* auth decisions with rate-limit slices (gw_authcache.h), and the revocation broadcast
+     * that drops them */
+    struct gw_authcache *authcache;
+    lc_nats_sub_t *evict_sub;
     /* the OpenAPI document and the docs page (openapi.c) */
     const char *openapi;
     size_t openapi_len;

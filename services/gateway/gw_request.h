@@ -30,21 +30,37 @@ bool gw_request_id_valid(const char *s, size_t len);
 /* The client's X-Request-Id when valid (hdr may be NULL), else a new `req_...` id. */
 void gw_request_id_pick(const char *hdr, size_t hdr_len, char out[GW_REQUEST_ID_SIZE]);
 
+/* Longest filter value (after percent-decoding). */
+#define GW_FILTER_VALUE_MAX 64
+
+typedef struct {
+    const char *name; /* the route table's copy of the name */
+    char value[GW_FILTER_VALUE_MAX + 1];
+} gw_filter_t;
+
 typedef struct {
     int limit;                             /* lists: 1..100, default 20; else 0 */
     char starting_after[GW_PARAM_MAX + 1]; /* lists: "" when absent */
-    char bad_param[GW_PARAM_MAX + 1];      /* on error: the parameter at fault, or "" */
+    gw_filter_t filters[GW_FILTERS_MAX];   /* the route's filters that were given */
+    size_t nfilters;
+    char bad_param[GW_PARAM_MAX + 1]; /* on error: the parameter at fault, or "" */
 } gw_query_t;
 
 /*
  * Parses a query string (without the '?'; NULL/0 for none) of a route. Lists accept
- * `limit` (integer 1..100) and `starting_after` (an id, as in a path parameter), each at
- * most once; other routes accept no parameters. Names and values are percent-decoded
- * ('+' is a space). Errors: LC_ERR_INVALID with detail (and out->bad_param set when one
- * parameter is at fault).
+ * `limit` (integer 1..100), `starting_after` (an id, as in a path parameter) and the
+ * route's filters (route->filters: a value of 1..64 printable ASCII characters, checked
+ * further by the service, which gets them in ApiRequest.json), each at most once; other routes
+ * accept no parameters. Names and values are percent-decoded ('+' is a space). Errors:
+ * LC_ERR_INVALID with detail (and out->bad_param set when one parameter is at fault).
  */
-lc_status_t gw_query_parse(const char *query, size_t len, bool list, gw_query_t *out, char *detail,
-                           size_t detail_size);
+lc_status_t gw_query_parse(const char *query, size_t len, const gw_route_t *route, gw_query_t *out,
+                           char *detail, size_t detail_size);
+
+/* The filters of q as the JSON object a list route's service reads from ApiRequest.json
+ * ({"status":"ended",...}, every value a string); a new string (free()), NULL when q has
+ * no filters. */
+char *gw_query_filters_json(const gw_query_t *q);
 
 /*
  * True when a Content-Type value names JSON: `application/json` (or, when merge_patch is

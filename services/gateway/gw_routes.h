@@ -27,6 +27,15 @@ typedef enum {
     GW_LOCAL_DOCS,     /* GET /docs */
 } gw_local_t;
 
+/* What the gateway does with a 2xx reply of the owning service. */
+typedef enum {
+    GW_REPLY_JSON = 0,  /* the reply's JSON is the response */
+    GW_REPLY_RECORDING, /* the reply locates a recording, streamed from its media worker */
+} gw_reply_t;
+
+/* Most filters one list route takes besides limit and starting_after. */
+#define GW_FILTERS_MAX 8
+
 typedef struct {
     const char *method;      /* "GET", "POST", "PATCH", "DELETE" */
     const char *pattern;     /* "/v1/agents/{id}" */
@@ -36,6 +45,11 @@ typedef struct {
     bool anonymous;          /* no credentials needed (rate-limited per client address) */
     bool list;               /* takes `limit` and `starting_after` */
     gw_local_t local;
+    /* Lists: the names of the filters the route takes from the query string (passed to
+     * the service in ApiRequest.filters), NULL-terminated; NULL for none. */
+    const char *const *filters;
+    bool body_optional; /* an action POST: an empty body (any or no Content-Type) is {} */
+    gw_reply_t reply;
 } gw_route_t;
 
 extern const gw_route_t gw_routes[];
@@ -65,6 +79,16 @@ gw_match_t gw_route_match(const char *method, size_t method_len, const char *pat
 
 /* True for the methods whose requests carry a JSON body (POST, PATCH). */
 bool gw_route_has_body(const gw_route_t *route);
+
+/* True when a request of this route with a body of body_len bytes must have its
+ * Content-Type and body checked: a POST or PATCH, unless it is an action whose body is
+ * optional and empty. */
+bool gw_route_body_expected(const gw_route_t *route, size_t body_len);
+
+/* True when `name` (name_len bytes, no NUL needed) is one of the route's filters; *canon
+ * gets the table's copy of the name. */
+bool gw_route_filter(const gw_route_t *route, const char *name, size_t name_len,
+                     const char **canon);
 
 /* Prints the table, one route per line: METHOD PATTERN SUBJECT|local SCOPE|- CLASS. */
 void gw_routes_print(FILE *out);

@@ -2,6 +2,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -125,11 +126,35 @@ query_error(gw_query_t *out, const char *param, size_t param_len, char *detail, 
     return LC_ERR_INVALID;
 }
 
+/* A filter value: printable ASCII, no control characters; the service checks the rest. */
+static bool
+filter_value_ok(const char *s, size_t len)
+{
+    if (len == 0 || len > GW_FILTER_VALUE_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) s[i];
+        if (c < 0x20 || c >= 0x7f)
+            return false;
+    }
+    return true;
+}
+
+static bool
+filter_seen(const gw_query_t *out, const char *canon)
+{
+    for (size_t i = 0; i < out->nfilters; i++)
+        if (out->filters[i].name == canon)
+            return true;
+    return false;
+}
+
 lc_status_t
-gw_query_parse(const char *query, size_t len, bool list, gw_query_t *out, char *detail,
-               size_t detail_size)
+gw_query_parse(const char *query, size_t len, const gw_route_t *route, gw_query_t *out,
+               char *detail, size_t detail_size)
 {
     memset(out, 0, sizeof(*out));
+    bool list = route->list;
     out->limit = list ? GW_LIMIT_DEFAULT : 0;
     bool seen_limit = false, seen_after = false;
     size_t pos = 0;
@@ -156,16 +181,30 @@ gw_query_parse(const char *query, size_t len, bool list, gw_query_t *out, char *
         /* a decoded name may hold a NUL: compare lengths too */
         bool is_limit = name_len == 5 && memcmp(name, "limit", 5) == 0;
         bool is_after = name_len == 14 && memcmp(name, "starting_after", 14) == 0;
-        if (!is_limit && !is_after)
+        const char *filter = NULL;
+        bool is_filter = !is_limit && !is_after && gw_route_filter(route, name, name_len, &filter);
+        if (!is_limit && !is_after && !is_filter)
             return query_error(out, name, name_len, detail, detail_size,
-                               "Unknown query parameter '%s': lists take limit and "
-                               "starting_after.");
-        if ((is_limit && seen_limit) || (is_after && seen_after))
+                               route->filters != NULL
+                                   ? "Unknown query parameter '%s': see the route's documented "
+                                     "filters."
+                                   : "Unknown query parameter '%s': lists take limit and "
+                                     "starting_after.");
+        if ((is_limit && seen_limit) || (is_after && seen_after) ||
+            (is_filter && filter_seen(out, filter)))
             return query_error(out, name, name_len, detail, detail_size,
                                "Query parameter '%s' is given more than once.");
         bool decoded = eq < pair_len && url_decode(pair + eq + 1, pair_len - eq - 1, value,
                                                    sizeof(value), &value_len);
-        if (is_limit) {
+        if (is_filter) {
+            /* a decoded value may hold a NUL: filter_value_ok refuses control characters */
+            if (!decoded || !filter_value_ok(value, value_len) || out->nfilters >= GW_FILTERS_MAX)
+                return query_error(out, name, name_len, detail, detail_size,
+                                   "Query parameter '%s' must be 1 to 64 printable characters.");
+            gw_filter_t *f = &out->filters[out->nfilters++];
+            f->name = filter;
+            memcpy(f->value, value, value_len + 1);
+        } else if (is_limit) {
             seen_limit = true;
             long v = 0;
             bool ok = decoded && value_len > 0 && value_len <= 3;
@@ -189,6 +228,21 @@ gw_query_parse(const char *query, size_t len, bool list, gw_query_t *out, char *
         }
     }
     return LC_OK;
+}
+
+char *
+gw_query_filters_json(const gw_query_t *q)
+{
+    if (q->nfilters == 0)
+        return NULL;
+    json_t *obj = json_object();
+    for (size_t i = 0; i < q->nfilters && i < GW_FILTERS_MAX; i++)
+        json_object_set_new(obj, q->filters[i].name, json_string(q->filters[i].value));
+    char *text = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    if (text == NULL)
+        abort(); /* only on out of memory: values are printable ASCII */
+    return text;
 }
 
 /* ---- Content-Type ---- */

@@ -3,22 +3,39 @@
 #include <string.h>
 
 /* Route class follows the method: GET reads, everything else writes. */
-#define READ(p, subj, scope)                                                                       \
+#define READ(pat, subj, scp)                                                                       \
     {                                                                                              \
-        "GET", p, subj, scope, "read", false, false, GW_LOCAL_NONE                                 \
+        .method = "GET", .pattern = pat, .subject = subj, .scope = scp, .route_class = "read"      \
     }
-#define WRITE(m, p, subj, scope)                                                                   \
+#define WRITE(m, pat, subj, scp)                                                                   \
     {                                                                                              \
-        m, p, subj, scope, "write", false, false, GW_LOCAL_NONE                                    \
+        .method = m, .pattern = pat, .subject = subj, .scope = scp, .route_class = "write"         \
     }
-#define LIST(p, subj, scope)                                                                       \
+#define LIST(pat, subj, scp)                                                                       \
     {                                                                                              \
-        "GET", p, subj, scope, "read", false, true, GW_LOCAL_NONE                                  \
+        .method = "GET", .pattern = pat, .subject = subj, .scope = scp, .route_class = "read",     \
+        .list = true                                                                               \
     }
-#define LOCAL(p, which)                                                                            \
+#define LIST_FILTERED(pat, subj, scp, names)                                                       \
     {                                                                                              \
-        "GET", p, NULL, "", "read", true, false, which                                             \
+        .method = "GET", .pattern = pat, .subject = subj, .scope = scp, .route_class = "read",     \
+        .list = true, .filters = names                                                             \
     }
+/* A POST that triggers something (rotate, test, retry, hang up): its body is optional. */
+#define ACTION(pat, subj, scp)                                                                     \
+    {                                                                                              \
+        .method = "POST", .pattern = pat, .subject = subj, .scope = scp, .route_class = "write",   \
+        .body_optional = true                                                                      \
+    }
+#define LOCAL(pat, which)                                                                          \
+    {                                                                                              \
+        .method = "GET", .pattern = pat, .subject = NULL, .scope = "", .route_class = "read",      \
+        .anonymous = true, .local = which                                                          \
+    }
+
+/* GET /v1/calls: the service validates the values (RFC 3339 times, known statuses). */
+static const char *const call_filters[] = {"agent_id", "status", "created_after", "created_before",
+                                           NULL};
 
 const gw_route_t gw_routes[] = {
     LOCAL("/v1/openapi.json", GW_LOCAL_OPENAPI),
@@ -42,6 +59,30 @@ const gw_route_t gw_routes[] = {
     READ("/v1/phone-numbers/{id}", "voxi.registry.numbers.get", "numbers:read"),
     WRITE("PATCH", "/v1/phone-numbers/{id}", "voxi.registry.numbers.update", "numbers:write"),
     WRITE("DELETE", "/v1/phone-numbers/{id}", "voxi.registry.numbers.delete", "numbers:write"),
+
+    WRITE("POST", "/v1/calls", "voxi.registry.calls.create", "calls:write"),
+    LIST_FILTERED("/v1/calls", "voxi.registry.calls.list", "calls:read", call_filters),
+    READ("/v1/calls/{id}", "voxi.registry.calls.get", "calls:read"),
+    ACTION("/v1/calls/{id}/hangup", "voxi.registry.calls.hangup", "calls:write"),
+    {.method = "GET",
+     .pattern = "/v1/calls/{id}/recording",
+     .subject = "voxi.registry.calls.recording",
+     .scope = "calls:read",
+     .route_class = "read",
+     .reply = GW_REPLY_RECORDING},
+
+    WRITE("POST", "/v1/webhook-endpoints", "voxi.webhooks.endpoints.create", "webhooks:write"),
+    LIST("/v1/webhook-endpoints", "voxi.webhooks.endpoints.list", "webhooks:read"),
+    READ("/v1/webhook-endpoints/{id}", "voxi.webhooks.endpoints.get", "webhooks:read"),
+    WRITE("PATCH", "/v1/webhook-endpoints/{id}", "voxi.webhooks.endpoints.update",
+          "webhooks:write"),
+    WRITE("DELETE", "/v1/webhook-endpoints/{id}", "voxi.webhooks.endpoints.delete",
+          "webhooks:write"),
+    ACTION("/v1/webhook-endpoints/{id}/rotate-secret", "voxi.webhooks.endpoints.rotate",
+           "webhooks:write"),
+    ACTION("/v1/webhook-endpoints/{id}/test", "voxi.webhooks.endpoints.test", "webhooks:write"),
+    LIST("/v1/webhook-endpoints/{id}/deliveries", "voxi.webhooks.deliveries.list", "webhooks:read"),
+    ACTION("/v1/webhook-deliveries/{id}/retry", "voxi.webhooks.deliveries.retry", "webhooks:write"),
 };
 
 const size_t gw_route_count = sizeof(gw_routes) / sizeof(gw_routes[0]);
@@ -130,6 +171,28 @@ bool
 gw_route_has_body(const gw_route_t *route)
 {
     return strcmp(route->method, "POST") == 0 || strcmp(route->method, "PATCH") == 0;
+}
+
+bool
+gw_route_body_expected(const gw_route_t *route, size_t body_len)
+{
+    if (!gw_route_has_body(route))
+        return false;
+    return !(route->body_optional && body_len == 0);
+}
+
+bool
+gw_route_filter(const gw_route_t *route, const char *name, size_t name_len, const char **canon)
+{
+    for (size_t i = 0; route->filters != NULL && route->filters[i] != NULL; i++) {
+        const char *f = route->filters[i];
+        if (strlen(f) == name_len && memcmp(f, name, name_len) == 0) {
+            if (canon != NULL)
+                *canon = f;
+            return true;
+        }
+    }
+    return false;
 }
 
 void

@@ -7,11 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_authcache.h"
 #include "gw_internal.h"
 #include "lc_alloc.h"
 #include "lc_log.h"
+#include "lc_pb.h"
+#include "voxi/v1/auth.pb-c.h"
 
 #define STATUS_CLASSES 4 /* 2xx 3xx 4xx 5xx */
+/* auth's revocation broadcast (every instance, no queue group) */
+#define EVICT_SUBJECT "voxi.auth.cache.evict"
+#define AUTHCACHE_SLOTS 4096
 
 static const char *const class_labels[STATUS_CLASSES] = {"2xx", "3xx", "4xx", "5xx"};
 
@@ -87,6 +93,19 @@ gw_respond_problem(gw_t *gw, h2o_req_t *req, const gw_ctx_t *ctx, int status, co
 
 /* ---- requests ---- */
 
+#define HEALTHZ_PATH "/healthz"
+#define HEALTHZ_BODY "{\"status\":\"ok\"}"
+
+/* GET /healthz on the API port: liveness for load balancers that probe the port they
+ * route to (the side port has its own). Outside the API and its route table: no auth, no
+ * rate limit, no NATS, so it is also the bare-HTTP baseline of tests/bench/bench_api.py. */
+static bool
+is_healthz(const h2o_req_t *req)
+{
+    return h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
+           h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT(HEALTHZ_PATH));
+}
+
 static int
 on_req(lc_http_t *http, h2o_req_t *req, void *arg)
 {
@@ -101,6 +120,10 @@ on_req(lc_http_t *http, h2o_req_t *req, void *arg)
     gw_request_id_pick(hdr.base, hdr.len, ctx.request_id);
     lc_log_context_set(ctx.request_id, NULL);
 
+    if (is_healthz(req)) {
+        gw_respond(gw, req, &ctx, 200, "application/json", HEALTHZ_BODY, sizeof(HEALTHZ_BODY) - 1);
+        goto done;
+    }
     gw_match_result_t match;
     switch (gw_route_match(req->method.base, req->method.len, req->path_normalized.base,
                            req->path_normalized.len, &match)) {
@@ -188,6 +211,25 @@ on_h2o_error(lc_http_t *http, h2o_req_t *req, void *arg)
     return out;
 }
 
+/* ---- revocation ---- */
+
+/* A key was revoked: its cached decisions go at once (auth drops its own the same way). */
+static void
+on_evict(lc_nats_t *nc, const lc_nats_msg_t *msg, void *arg)
+{
+    (void) nc;
+    gw_t *gw = arg;
+    Voxi__V1__Envelope *env = NULL;
+    ProtobufCMessage *body = NULL;
+    if (lc_pb_unpack(lc_nats_msg_data(msg), lc_nats_msg_len(msg),
+                     &voxi__v1__key_revoked__descriptor, &env, &body) == LC_OK) {
+        Voxi__V1__KeyRevoked *kr = (Voxi__V1__KeyRevoked *) body;
+        if (kr->secret_hash.len == GW_AUTHCACHE_HASH_LEN)
+            gw_authcache_evict(gw->authcache, kr->secret_hash.data);
+    }
+    lc_pb_free(env, body);
+}
+
 /* ---- lifecycle ---- */
 
 gw_t *
@@ -206,6 +248,8 @@ gw_start(gw_t *gw, uv_loop_t *loop, lc_nats_t *nc, lc_metrics_t *metrics)
     gw->metrics = metrics;
     LC_TRY(gw_openapi_load(gw));
     register_metrics(gw);
+    gw->authcache = gw_authcache_create(AUTHCACHE_SLOTS, metrics);
+    LC_TRY(lc_nats_subscribe(nc, EVICT_SUBJECT, NULL, on_evict, gw, &gw->evict_sub));
     lc_http_opts_t opts = {
         .name = "http",
         .on_req = on_req,
@@ -257,6 +301,7 @@ gw_destroy(gw_t *gw)
             LC_ERROR("http", "API server still open at exit: leaking it");
     }
     gw_openapi_free(gw);
+    gw_authcache_destroy(gw->authcache);
     free(gw->requests);
     free(gw->duration);
     free(gw);

@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lc_alloc.h"
 #include "lc_log.h"
 #include "lc_time.h"
+#include "rg_api.h"
 #include "rg_json.h"
 #include "rg_req.h"
 #include "rg_validate.h"
@@ -199,10 +201,220 @@ rg_agents_create(rg_req_t *req)
 
 /* ---- get ---- */
 
-static void
-on_get(rg_req_t *req, lc_status_t st, PGresult *res)
+/*
+ * GET is the hot read, so two things keep it cheap while every answer still comes from a
+ * database read that started after the request arrived (what is served is always the
+ * current row, whatever other registry instances changed):
+ *
+ * Batches. At most GET_QUERIES_MAX lookups run at once; requests arriving meanwhile wait
+ * and go together in the next one (up to GET_BATCH_MAX), one row per request from
+ * unnest(...) WITH ORDINALITY. An idle registry sends each GET at once; a busy one pays
+ * one database round trip per batch instead of per request.
+ *
+ * Rendered agents by (org, id, version). Rendering (parse the stored jsonb text, validate
+ * and normalise it, build and serialise the object) costs more than the lookup, and an
+ * agent is read far more often than it changes: the query leaves the config out when the
+ * row's version is the one already rendered, and that rendering is served. Every change
+ * bumps `version` (and updated_at), and deletion removes the row. Direct-mapped, bounded
+ * in entries and in the size of each.
+ *
+ * Loop thread only, like every handler; the state is the process's (one registry).
+ */
+#define RENDER_CACHE_SLOTS 256
+#define RENDER_CACHE_MAX_BYTES 16384
+#define GET_BATCH_MAX 64
+#define GET_QUERIES_MAX 2
+
+typedef struct {
+    char org_id[RG_ID_MAX + 1];
+    char id[RG_ID_MAX + 1];
+    int64_t version;
+    int64_t updated_ms;
+    char *json; /* NULL: empty slot */
+} rendered_t;
+
+typedef struct {
+    rg_req_t *reqs[GET_BATCH_MAX]; /* reqs[0] carries the query */
+    size_t n;
+} get_batch_t;
+
+static rendered_t render_cache[RENDER_CACHE_SLOTS];
+static get_batch_t get_waiting;
+static get_batch_t get_running[GET_QUERIES_MAX]; /* n == 0: free */
+
+static rendered_t *
+render_slot(const char *org_id, const char *id)
 {
-    reply_row(req, st, res, 200, NULL);
+    uint32_t h = 2166136261u; /* FNV-1a over "org\0id" */
+    for (const char *p = org_id; *p; p++)
+        h = (h ^ (uint8_t) *p) * 16777619u;
+    h *= 16777619u;
+    for (const char *p = id; *p; p++)
+        h = (h ^ (uint8_t) *p) * 16777619u;
+    return &render_cache[h % RENDER_CACHE_SLOTS];
+}
+
+static bool
+rendered_is(const rendered_t *slot, const rg_req_t *req)
+{
+    return slot->json != NULL && strcmp(slot->id, req->id) == 0 &&
+           strcmp(slot->org_id, req->org_id) == 0;
+}
+
+static void get_full(rg_req_t *req);
+
+/* Answers req from row `row` of a result whose columns from `col` on are AGENT_COLS, the
+ * config NULL when it was left out for the rendered version. */
+static void
+serve_row(rg_req_t *req, PGresult *res, int row, int col)
+{
+    int64_t version = strtoll(PQgetvalue(res, row, col + 2), NULL, 10);
+    int64_t updated_ms = strtoll(PQgetvalue(res, row, col + 4), NULL, 10);
+    rendered_t *slot = render_slot(req->org_id, req->id);
+    if (rendered_is(slot, req) && slot->version == version && slot->updated_ms == updated_ms) {
+        rg_req_reply(req, 200, slot->json);
+        return;
+    }
+    if (PQgetisnull(res, row, col + 1)) {
+        /* left out for the version rendered when the query was sent, and another request
+         * replaced that entry since: read it whole */
+        get_full(req);
+        return;
+    }
+    json_t *obj = render_row(res, row, col);
+    if (obj == NULL) {
+        rg_req_fail(req, LC_ERR_INTERNAL, "internal error");
+        return;
+    }
+    char *text = rg_json_dumps(obj);
+    json_decref(obj);
+    if (strlen(text) <= RENDER_CACHE_MAX_BYTES && strlen(req->org_id) <= RG_ID_MAX &&
+        strlen(req->id) <= RG_ID_MAX) {
+        free(slot->json);
+        snprintf(slot->org_id, sizeof(slot->org_id), "%s", req->org_id);
+        snprintf(slot->id, sizeof(slot->id), "%s", req->id);
+        slot->version = version;
+        slot->updated_ms = updated_ms;
+        slot->json = lc_strdup(text);
+    }
+    rg_req_reply(req, 200, text);
+    free(text);
+}
+
+static void
+on_get_full(rg_req_t *req, lc_status_t st, PGresult *res)
+{
+    if (st != LC_OK || PQntuples(res) != 1) {
+        reply_row(req, st, res, 200, NULL);
+        return;
+    }
+    serve_row(req, res, 0, 0);
+}
+
+/* One request alone, config included (the rare re-read of serve_row). */
+static void
+get_full(rg_req_t *req)
+{
+    const char *params[] = {req->org_id, req->id};
+    rg_req_query(req, "SELECT " AGENT_COLS " FROM agents WHERE org_id = $1 AND id = $2", 2, params,
+                 on_get_full);
+}
+
+static void get_send(void);
+
+static void
+on_get_batch(rg_req_t *leader, lc_status_t st, PGresult *res)
+{
+    get_batch_t batch = {0};
+    for (size_t q = 0; q < GET_QUERIES_MAX; q++) {
+        if (get_running[q].n > 0 && get_running[q].reqs[0] == leader) {
+            batch = get_running[q];
+            get_running[q].n = 0;
+            break;
+        }
+    }
+    bool answered[GET_BATCH_MAX] = {false};
+    if (st == LC_OK) {
+        for (int r = 0; r < PQntuples(res); r++) {
+            long i = strtol(PQgetvalue(res, r, 0), NULL, 10); /* ordinality: 1..n */
+            if (i < 1 || (size_t) i > batch.n || answered[i - 1])
+                continue;
+            answered[i - 1] = true;
+            serve_row(batch.reqs[i - 1], res, r, 1);
+        }
+    }
+    for (size_t i = 0; i < batch.n; i++) {
+        if (answered[i])
+            continue;
+        if (st != LC_OK)
+            rg_req_fail_db(batch.reqs[i], st, res);
+        else
+            rg_req_fail(batch.reqs[i], LC_ERR_NOT_FOUND, "agent not found");
+    }
+    if (get_waiting.n > 0)
+        get_send();
+}
+
+/* Appends one text[] element; ids and org ids are [A-Za-z0-9_-] (checked before). */
+static void
+array_add(char *out, size_t size, size_t *len, const char *item)
+{
+    *len += (size_t) snprintf(out + *len, size - *len, "%s\"%s\"", *len > 1 ? "," : "", item);
+}
+
+/* Sends the waiting requests as one query, in a free slot. */
+static void
+get_send(void)
+{
+    size_t q = 0;
+    while (q < GET_QUERIES_MAX && get_running[q].n > 0)
+        q++;
+    if (q == GET_QUERIES_MAX || get_waiting.n == 0)
+        return;
+    get_batch_t *batch = &get_running[q];
+    *batch = get_waiting;
+    get_waiting.n = 0;
+    /* {"a","b"}: GET_BATCH_MAX ids of at most RG_ID_MAX characters, quoted, separated */
+    enum { ARRAY_MAX = 2 + GET_BATCH_MAX * (RG_ID_MAX + 3) };
+    char *orgs = lc_malloc(ARRAY_MAX), *ids = lc_malloc(ARRAY_MAX),
+         *versions = lc_malloc(ARRAY_MAX);
+    size_t orgs_len = 1, ids_len = 1, versions_len = 1;
+    orgs[0] = ids[0] = versions[0] = '{';
+    for (size_t i = 0; i < batch->n; i++) {
+        rg_req_t *req = batch->reqs[i];
+        const rendered_t *slot = render_slot(req->org_id, req->id);
+        char version[24];
+        snprintf(version, sizeof(version), "%lld",
+                 rendered_is(slot, req) ? (long long) slot->version : -1LL);
+        array_add(orgs, ARRAY_MAX, &orgs_len, req->org_id);
+        array_add(ids, ARRAY_MAX, &ids_len, req->id);
+        array_add(versions, ARRAY_MAX, &versions_len, version);
+    }
+    snprintf(orgs + orgs_len, ARRAY_MAX - orgs_len, "}");
+    snprintf(ids + ids_len, ARRAY_MAX - ids_len, "}");
+    snprintf(versions + versions_len, ARRAY_MAX - versions_len, "}");
+    const char *params[] = {orgs, ids, versions};
+    rg_req_t *leader = batch->reqs[0];
+    rg_api_t *api = leader->api;
+    size_t before = rg_api_inflight(api);
+    rg_req_query(leader,
+                 "SELECT g.i, a.id, CASE WHEN a.version = g.v THEN NULL ELSE a.config::text END,"
+                 " a.version, " MS("a.created_at") ", " MS(
+                     "a.updated_at") " FROM"
+                                     " unnest($1::text[], $2::text[], $3::int[]) WITH ORDINALITY "
+                                     "AS g(org_id, id, v, i)"
+                                     " JOIN agents a ON a.org_id = g.org_id AND a.id = g.id",
+                 3, params, on_get_batch);
+    free(orgs);
+    free(ids);
+    free(versions);
+    /* the pool refused the query (full, closing): rg_req_query has answered and freed the
+     * leader at once, which is how to tell; the others get the same answer */
+    if (rg_api_inflight(api) < before) {
+        for (size_t i = 1; i < batch->n; i++)
+            rg_req_fail_db(batch->reqs[i], LC_ERR_UNAVAILABLE, NULL);
+        batch->n = 0;
+    }
 }
 
 void
@@ -212,9 +424,14 @@ rg_agents_get(rg_req_t *req)
         rg_req_fail(req, LC_ERR_NOT_FOUND, "agent not found");
         return;
     }
-    const char *params[] = {req->org_id, req->id};
-    rg_req_query(req, "SELECT " AGENT_COLS " FROM agents WHERE org_id = $1 AND id = $2", 2, params,
-                 on_get);
+    if (get_waiting.n == GET_BATCH_MAX)
+        get_send(); /* no slot free: it waits, and this request starts the next batch */
+    if (get_waiting.n == GET_BATCH_MAX) {
+        get_full(req);
+        return;
+    }
+    get_waiting.reqs[get_waiting.n++] = req;
+    get_send();
 }
 
 /* ---- list ---- */

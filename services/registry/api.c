@@ -11,6 +11,7 @@
 #include "lc_log.h"
 #include "lc_pb.h"
 #include "lc_time.h"
+#include "rg_calls.h"
 #include "rg_json.h"
 #include "rg_req.h"
 #include "voxi/v1/api.pb-c.h"
@@ -39,6 +40,11 @@ static const verb_t verbs[] = {
     {"voxi.registry.numbers.update", "numbers.update", rg_numbers_update, true},
     {"voxi.registry.numbers.delete", "numbers.delete", rg_numbers_delete, true},
     {"voxi.registry.numbers.resolve", "numbers.resolve", rg_numbers_resolve, false},
+    {"voxi.registry.calls.create", "calls.create", rg_calls_create, true},
+    {"voxi.registry.calls.list", "calls.list", rg_calls_list, true},
+    {"voxi.registry.calls.get", "calls.get", rg_calls_get, true},
+    {"voxi.registry.calls.hangup", "calls.hangup", rg_calls_hangup, true},
+    {"voxi.registry.calls.recording", "calls.recording", rg_calls_recording, true},
 };
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
 
@@ -214,6 +220,18 @@ lc_events_t *
 rg_req_events(const rg_req_t *req)
 {
     return req->api->deps.events;
+}
+
+lc_nats_t *
+rg_req_nats(const rg_req_t *req)
+{
+    return req->api->deps.nats;
+}
+
+const rg_prices_t *
+rg_req_prices(const rg_req_t *req)
+{
+    return req->api->deps.prices;
 }
 
 /* ---- database ---- */

@@ -85,3 +85,12 @@ rg_utf8_chars(const char *s, size_t bytes)
             n++;
     return n;
 }
+
+bool
+rg_str_in_list(const char *const *list, const char *key)
+{
+    for (size_t i = 0; list != NULL && list[i] != NULL; i++)
+        if (strcmp(list[i], key) == 0)
+            return true;
+    return false;
+}

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "rg_schema.h"
+#include "rg_json.h"
 #include "rg_validate.h"
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -80,15 +81,6 @@ rg_number_validate(const json_t *doc, rg_errors_t *errs)
     return out;
 }
 
-static bool
-in_list(const char *const *list, const char *key)
-{
-    for (size_t i = 0; list[i] != NULL; i++)
-        if (strcmp(list[i], key) == 0)
-            return true;
-    return false;
-}
-
 json_t *
 rg_patch_strip_readonly(const json_t *patch, const char *const *readonly, bool number,
                         rg_errors_t *errs)
@@ -100,7 +92,7 @@ rg_patch_strip_readonly(const json_t *patch, const char *const *readonly, bool n
     char path[RG_PATH_MAX];
     json_object_foreach_safe(out, tmp, key, value)
     {
-        if (in_list(readonly, key)) {
+        if (rg_str_in_list(readonly, key)) {
             rg_path_key(path, "", key);
             rg_errors_add(errs, path, "is read-only");
             json_object_del(out, key);

@@ -4,6 +4,7 @@
  *   voxi.registry.agents.{create,list,get,update,delete}    (ApiRequest -> ApiReply)
  *   voxi.registry.numbers.{create,list,get,update,delete}   (ApiRequest -> ApiReply)
  *   voxi.registry.numbers.resolve   (ResolveNumberRequest -> ResolveNumberReply; services)
+ *   voxi.registry.calls.{create,list,get,hangup,recording}  (ApiRequest -> ApiReply; rg_calls.h)
  *
  * Each request comes in an Envelope (request_id, org_id, principal, deadline) and is
  * answered with an Envelope holding either the reply body or Envelope.error (status name,
@@ -23,6 +24,7 @@
 #include "lc_pg.h"
 #include "lc_status.h"
 #include "lc_events.h"
+#include "rg_prices.h"
 #include "rg_secret.h"
 
 typedef struct rg_api rg_api_t;
@@ -35,6 +37,7 @@ typedef struct {
     lc_metrics_t *metrics;
     const rg_secret_t *secret;
     lc_events_t *events;
+    const rg_prices_t *prices; /* calls' cost */
 } rg_api_deps_t;
 
 /* Subscribes every subject. On failure nothing stays subscribed and *out is NULL. */

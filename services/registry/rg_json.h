@@ -36,4 +36,7 @@ char *rg_json_dumps(const json_t *v);
 /* Number of UTF-8 code points in s (jansson strings are valid UTF-8). */
 size_t rg_utf8_chars(const char *s, size_t bytes);
 
+/* key is one of the strings of the NULL-terminated list (a NULL list holds nothing). */
+bool rg_str_in_list(const char *const *list, const char *key);
+
 #endif

@@ -201,15 +201,6 @@ rg_schema_field(rg_vctx_t *ctx, const char *path, const json_t *value, const rg_
     return NULL;
 }
 
-static bool
-in_list(const char *const *list, const char *key)
-{
-    for (size_t i = 0; list != NULL && list[i] != NULL; i++)
-        if (strcmp(list[i], key) == 0)
-            return true;
-    return false;
-}
-
 json_t *
 rg_schema_object(rg_vctx_t *ctx, const char *path, const json_t *in, const rg_object_spec_t *spec)
 {
@@ -225,7 +216,7 @@ rg_schema_object(rg_vctx_t *ctx, const char *path, const json_t *in, const rg_ob
         if (known)
             continue;
         rg_path_key(fpath, path, key);
-        if (in_list(spec->readonly, key))
+        if (rg_str_in_list(spec->readonly, key))
             rg_errors_add(ctx->errs, fpath, "is read-only");
         else
             rg_errors_add(ctx->errs, fpath, "unknown field");

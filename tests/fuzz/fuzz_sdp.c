@@ -23,8 +23,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     md_sdp_neg_t neg;
     char out[MD_SDP_MAX_BYTES];
     if (md_sdp_parse((const char *) data, size, sdp) == LC_OK) {
-        md_sdp_local_t local = {.addr = "127.0.0.1", .rtp_port = 20000, .sess_id = 1,
-                                .sess_version = 2};
+        md_sdp_local_t local = {
+            .addr = "127.0.0.1", .rtp_port = 20000, .sess_id = 1, .sess_version = 2};
         if (md_sdp_negotiate(sdp, &prefs, &neg) == LC_OK) {
             local.dir = neg.local_dir;
             (void) md_sdp_write_answer(sdp, &neg, &local, out, sizeof(out));

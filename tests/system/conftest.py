@@ -183,6 +183,9 @@ def base_env(nats_url, pg=None):
     # voxi-webhooks: test receivers listen on 127.0.0.1 over plain http; retries in seconds
     env.update({"VOXI_WEBHOOKS_ALLOW_HTTP": "true", "VOXI_WEBHOOKS_SSRF_ALLOWLIST": "127.0.0.1/32",
                 "VOXI_WEBHOOKS_RETRY_SCALE": "0.001"})
+    # voxi-auth: every 401 spends the client IP's anonymous bucket, and all tests come from
+    # 127.0.0.1; tests of that limit set their own value
+    env["VOXI_AUTH_RATE_ANON_PER_MIN"] = "100000"
     # voxi-media: any free SIP port (5060 may be taken on a shared machine)
     env["VOXI_MEDIA_SIP_PORT"] = "0"
     if pg is not None:
@@ -255,9 +258,16 @@ def spawn(tmp_root):
 def stack(tmp_root, nats, migrated):
     """All six services, up and ready, shared by the tests that only talk to them."""
     env = base_env(nats.url, migrated)
-    services = {name: Service(name, env, tmp_root).start() for name in SERVICES}
-    for s in services.values():
-        s.wait_ready()
+    services = {}
+    try:
+        for name in SERVICES:
+            services[name] = Service(name, env, tmp_root).start()
+        for s in services.values():
+            s.wait_ready()
+    except BaseException:
+        for s in services.values():  # one failed: stop the others before failing
+            s.stop()
+        raise
     yield services
     codes = {name: s.stop() for name, s in services.items()}
     bad = {n: c for n, c in codes.items() if c != 0}

@@ -60,6 +60,20 @@ def metric(port, name, labels=""):
     return total
 
 
+def sourced_get(port, path, source, headers=None):
+    """GET from a given loopback address (any 127.0.0.0/8 address reaches a gateway on
+    127.0.0.1): a client IP, so a per-IP rate-limit bucket, that no other test shares.
+    Returns (status, headers with lower-case names, parsed JSON or None)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+    try:
+        conn.request("GET", path, headers=headers or {})
+        r = conn.getresponse()
+        text = r.read().decode(errors="replace")
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, json.loads(text) if text else None
+    finally:
+        conn.close()
+
+
 def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -374,7 +388,9 @@ def test_429_headers_and_window_reset(api, migrated):
 
 
 def test_anonymous_routes_are_limited_per_ip(tmp_root, migrated, admin_key):
-    """GET /v1/openapi.json needs no key and counts against the client IP (60/min here 5)."""
+    """GET /v1/openapi.json needs no key and counts against the client IP (60/min here 5).
+    The client connects from an address of its own: the per-IP bucket lives in the session's
+    database, where the other tests' 401s from 127.0.0.1 count too."""
     own = Nats(tmp_root)
     own.start()
     try:
@@ -383,11 +399,65 @@ def test_anonymous_routes_are_limited_per_ip(tmp_root, migrated, admin_key):
         gw = Service("gateway", env, tmp_root).start()
         auth.wait_ready()
         gw.wait_ready()
-        client = Api(int(gw.env["VOXI_GATEWAY_HTTP_PORT"]))
-        statuses = [client.get("/v1/openapi.json")[0] for _ in range(8)]
+        port = int(gw.env["VOXI_GATEWAY_HTTP_PORT"])
+        statuses = [sourced_get(port, "/v1/openapi.json", "127.0.0.11")[0] for _ in range(8)]
         assert statuses[:5] == [200] * 5 and 429 in statuses[5:], statuses
-        status, rh, _ = client.get("/v1/openapi.json")
+        status, rh, _ = sourced_get(port, "/v1/openapi.json", "127.0.0.11")
         assert status == 429 and rh["ratelimit-policy"] == '"anonymous";q=5;w=60'
+        assert int(rh["retry-after"]) >= 1
+        # another address has a bucket of its own
+        assert sourced_get(port, "/v1/openapi.json", "127.0.0.12")[0] == 200
+        assert auth.stop() == 0 and gw.stop() == 0
+    finally:
+        own.stop()
+
+
+def test_401_counts_against_the_client_ip(tmp_root, migrated, admin_key):
+    """A request without valid credentials is anonymous: every 401 carries the rate-limit
+    headers of its client IP's bucket (the one anonymous routes spend), and once that is
+    spent the answer is 429 with Retry-After, whatever the route: guessing keys from one
+    address is limited. A valid key from that address still has buckets of its own."""
+    own = Nats(tmp_root)
+    own.start()
+    try:
+        env = base_env(own.url, migrated)
+        auth = Service("auth", dict(env, VOXI_AUTH_RATE_ANON_PER_MIN="5"), tmp_root).start()
+        gw = Service("gateway", env, tmp_root).start()
+        auth.wait_ready()
+        gw.wait_ready()
+        port = int(gw.env["VOXI_GATEWAY_HTTP_PORT"])
+        source = "127.0.0.13"
+        bad = [{}, {"Authorization": "Bearer vx_not_a_key"},
+               {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer a.b.c"}]
+        remaining = []
+        for headers in bad:
+            status, rh, body = sourced_get(port, "/v1/agents", source, headers)
+            assert status == 401 and body["type"].endswith("/unauthorized"), body
+            assert rh["www-authenticate"] == "Bearer"
+            assert rh["ratelimit-policy"] == '"anonymous";q=5;w=60', rh
+            assert rh["x-ratelimit-limit"] == "5" and "x-ratelimit-reset" in rh
+            assert rh["ratelimit"].startswith("limit=5, remaining=")
+            assert "retry-after" not in rh
+            remaining.append(int(rh["x-ratelimit-remaining"]))
+        assert remaining == [4, 3, 2, 1], remaining
+        # the anonymous route spends the same bucket: its last token
+        status, rh, _ = sourced_get(port, "/v1/openapi.json", source)
+        assert status == 200 and rh["x-ratelimit-remaining"] == "0"
+        # spent: 429 for bad credentials and anonymous routes alike
+        status, rh, body = sourced_get(port, "/v1/agents", source,
+                                       {"Authorization": "Bearer vx_still_not_a_key"})
+        assert status == 429 and body["type"].endswith("/rate_limited"), body
+        assert int(rh["retry-after"]) >= 1
+        assert rh["ratelimit-policy"] == '"anonymous";q=5;w=60'
+        assert rh["x-ratelimit-remaining"] == "0" and int(rh["x-ratelimit-reset"]) >= 1
+        status, rh, _ = sourced_get(port, "/v1/openapi.json", source)
+        assert status == 429 and int(rh["retry-after"]) >= 1
+        status, rh, _ = sourced_get(port, "/v1/api-keys", source,
+                                    {"Authorization": f"Bearer {admin_key}"})
+        assert status == 200 and rh["ratelimit-policy"].startswith('"read"'), rh
+        # the bucket is per address: another one still gets a plain 401
+        status, rh, _ = sourced_get(port, "/v1/agents", "127.0.0.14")
+        assert status == 401 and rh["x-ratelimit-remaining"] == "4"
         assert auth.stop() == 0 and gw.stop() == 0
     finally:
         own.stop()
@@ -446,6 +516,48 @@ def test_rate_limit_accuracy_two_auth_two_gateways(pair, migrated):
     assert min(per_gateway) > 0
     for a in pair.auth:  # both instances did the work
         assert metric(a.health_port, "voxi_auth_authenticate_total", 'outcome="ok"') > 0
+
+
+def test_gateway_slices_and_revocation(pair, migrated):
+    """With a limit large enough for slices (60000/min here), a gateway serves most requests
+    of a key from auth's decision and a slice of the key's tokens, without asking auth; the
+    headers stay those of the key's bucket. A revocation still stops the key at once on a
+    gateway holding a slice: auth's broadcast reaches the gateways too."""
+    status, _, body = pair.apis[0].post("/v1/orgs", {"name": "sliced org"})
+    assert status == 201, body
+    org, key = body["org"], body["api_key"]
+    migrated.psql(f"INSERT INTO org_limits (org_id, read_per_min) VALUES ('{org['id']}', 60000)")
+    gw_port = pair.gateways[0].health_port
+
+    def auth_ok():
+        return sum(metric(a.health_port, "voxi_auth_authenticate_total", 'outcome="ok"')
+                   for a in pair.auth)
+
+    hits_before = metric(gw_port, "voxi_gateway_auth_cache_total", 'result="hit"')
+    ok_before = auth_ok()
+    client = Api(pair.apis[0].port, key["secret"])
+    total = 300
+    for _ in range(total):
+        status, rh, body = client.get("/v1/api-keys?limit=1")
+        assert status == 200, body
+        assert rh["ratelimit-policy"] == '"read";q=60000;w=60', rh
+        assert 0 < int(rh["x-ratelimit-remaining"]) <= 60000
+    hits = metric(gw_port, "voxi_gateway_auth_cache_total", 'result="hit"') - hits_before
+    asked = auth_ok() - ok_before
+    print(f"\ngateway slices: {hits:.0f} of {total} requests served without asking auth")
+    assert hits + asked == total, (hits, asked)
+    assert hits >= total / 2, (hits, asked)
+
+    evictions = metric(gw_port, "voxi_gateway_auth_cache_evictions_total")
+    status, _, _ = client.get("/v1/api-keys?limit=1")  # a live slice on gateway 0
+    assert status == 200
+    status, _, _ = pair.apis[1].delete(f"/v1/api-keys/{key['id']}", key=key["secret"])
+    assert status == 200
+    wait_for(lambda: metric(gw_port, "voxi_gateway_auth_cache_evictions_total") > evictions, 5,
+             "gateway 0 to drop the revoked key")
+    for _ in range(5):
+        status, _, _ = client.get("/v1/api-keys?limit=1")
+        assert status == 401
 
 
 def test_revocation_reaches_every_instance(pair):
@@ -560,6 +672,20 @@ def test_jwt_config_must_name_issuer_and_audience(nats, migrated, spawn):
     assert svc.proc.wait(20) != 0
     log = svc.read_log()
     assert "VOXI_AUTH_JWT_ISSUER" in log and JWT_SECRET not in log
+
+
+def test_healthz_on_the_api_port(api, stack):
+    """GET /healthz on the gateway's API port (for load balancers, and the bare-HTTP
+    baseline of tests/bench/bench_api.py): no credentials, no auth round trip, no rate
+    limit; other methods and paths under it are not served."""
+    port = stack["auth"].health_port
+    before = metric(port, "voxi_auth_authenticate_total")
+    status, rh, body = api.get("/healthz", key="")
+    assert status == 200 and body == {"status": "ok"}, body
+    assert "x-request-id" in rh and "ratelimit" not in rh and "x-ratelimit-limit" not in rh
+    assert api.post("/healthz", {}, key="")[0] == 404
+    assert api.get("/healthz/x", key="")[0] == 404
+    assert metric(port, "voxi_auth_authenticate_total") == before
 
 
 def test_metrics(api, stack):

@@ -8,8 +8,7 @@ Two layers:
   127.0.0.2, the only network on the allowlist, so every other loopback form (127.0.0.1,
   0x7f.1, 2130706433, localhost, ::ffff:127.0.0.1, ...) must be refused;
 - http tests go through the whole stack (gateway -> auth -> webhooks) with the `api` fixture
-  (receiver on 127.0.0.1, allowlisted for the shared stack by conftest's base_env). They are
-  skipped while the gateway does not route /v1/webhook-endpoints yet.
+  (receiver on 127.0.0.1, allowlisted for the shared stack by conftest's base_env).
 """
 import base64
 import concurrent.futures
@@ -543,8 +542,9 @@ def test_429_and_503_retry_after_are_honoured(wh, receiver):
         gap = r2["t"] - r1["t"]
         if wait_s:
             assert gap >= wait_s - 0.05, (path, gap)
-        else:  # no Retry-After: the scaled schedule (5 s * 0.0001)
-            assert gap < 1.0, (path, gap)
+        else:  # no Retry-After: the scaled schedule (5 s * 0.0001), not the 2 s asked of a
+            # sibling endpoint (the margin covers a loaded machine's poll and scheduling delay)
+            assert gap < 1.8, (path, gap)
 
 
 def test_redirects_are_never_followed(wh, receiver):
@@ -838,13 +838,12 @@ def test_bad_configuration_exits_2_listing_every_problem(tmp_root):
         assert name in out.stderr, out.stderr
 
 
-# ---- the same through the gateway (needs its routes for /v1/webhook-endpoints) ----------------
+# ---- the same through the gateway ------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def gw(api):
     status, _, doc = api.get("/v1/openapi.json", key="")
-    if status != 200 or "/v1/webhook-endpoints" not in (doc or {}).get("paths", {}):
-        pytest.skip("the gateway does not route /v1/webhook-endpoints yet")
+    assert status == 200 and "/v1/webhook-endpoints" in doc["paths"]
     status, _, body = api.post("/v1/orgs", {"name": "webhooks http test"})
     assert status == 201, body
     return api, body["api_key"]["secret"]
@@ -858,6 +857,8 @@ def local_receiver():
 
 
 def test_http_endpoint_lifecycle(gw, local_receiver):
+    """CRUD, the secret shown once, a test event delivered and signed, the deliveries log,
+    retry and rotation, with the action POSTs sent without any body."""
     api, key = gw
     status, _, ep = api.post("/v1/webhook-endpoints",
                              {"url": local_receiver.url("/http"), "event_types": ["webhook.*"]},
@@ -868,11 +869,15 @@ def test_http_endpoint_lifecycle(gw, local_receiver):
     assert status == 200 and "secret" not in got
     status, _, page = api.get("/v1/webhook-endpoints?limit=1", key=key)
     assert status == 200 and page["object"] == "list" and len(page["data"]) == 1
+    assert all("secret" not in e for e in page["data"])
     status, _, got = api.patch(f"/v1/webhook-endpoints/{ep['id']}",
                                {"metadata": {"a": "b"}}, key=key)
     assert status == 200 and got["metadata"] == {"a": "b"}
-    status, _, d = api.post(f"/v1/webhook-endpoints/{ep['id']}/test", {}, key=key)
+    assert "secret" not in got
+    # an action POST with no body and no Content-Type
+    status, _, d = api.post(f"/v1/webhook-endpoints/{ep['id']}/test", key=key)
     assert status == 202, d
+    assert d["object"] == "webhook_delivery" and d["event_type"] == "webhook.test"
     [req] = local_receiver.wait_count("/http", 1, 20)
     assert signatures_valid(ep["secret"], req["headers"], req["body"])
 
@@ -880,12 +885,37 @@ def test_http_endpoint_lifecycle(gw, local_receiver):
         s, _, log = api.get(f"/v1/webhook-endpoints/{ep['id']}/deliveries", key=key)
         return s == 200 and log["data"] and log["data"][0]["status"] == "succeeded"
     wait_for(attempted, 20, "the test delivery in the deliveries log")
-    status, _, again = api.post(f"/v1/webhook-deliveries/{d['id']}/retry", {}, key=key)
+    status, _, again = api.post(f"/v1/webhook-deliveries/{d['id']}/retry", key=key)
     assert status == 202, again
+    assert again["id"] == d["id"] and again["status"] == "pending"
     local_receiver.wait_count("/http", 2, 20)
-    status, _, rotated = api.post(f"/v1/webhook-endpoints/{ep['id']}/rotate-secret", {},
-                                  key=key)
+    status, _, rotated = api.post(f"/v1/webhook-endpoints/{ep['id']}/rotate-secret", key=key)
     assert status == 200 and rotated["secret"] != ep["secret"]
+    assert rotated["secret"].startswith("whsec_")
+    status, _, got = api.get(f"/v1/webhook-endpoints/{ep['id']}", key=key)
+    assert status == 200 and "secret" not in got and got["previous_secret_expires_at"]
+    # the next event is signed with the new secret
+    status, _, d2 = api.post(f"/v1/webhook-endpoints/{ep['id']}/test", {}, key=key)
+    assert status == 202, d2
+    third = local_receiver.wait_count("/http", 3, 20)[2]
+    assert signatures_valid(rotated["secret"], third["headers"], third["body"])
+    # the log pages like every list
+    def both_succeeded():
+        s, _, log = api.get(f"/v1/webhook-endpoints/{ep['id']}/deliveries", key=key)
+        return s == 200 and len(log["data"]) == 2 and all(
+            x["status"] == "succeeded" and x["attempts"] for x in log["data"])
+    wait_for(both_succeeded, 20, "both deliveries succeeded in the log")
+    status, _, first = api.get(f"/v1/webhook-endpoints/{ep['id']}/deliveries?limit=1", key=key)
+    assert status == 200 and first["has_more"] and len(first["data"]) == 1
+    status, _, second = api.get(f"/v1/webhook-endpoints/{ep['id']}/deliveries?limit=1"
+                                f"&starting_after={first['next_cursor']}", key=key)
+    assert status == 200 and not second["has_more"]
+    assert {first["data"][0]["id"], second["data"][0]["id"]} == {d["id"], d2["id"]}
+    assert second["data"][0]["attempts"], second
+    # unknown delivery: a problem, not a crash
+    status, headers, body = api.post("/v1/webhook-deliveries/wd_00000000000000000000/retry",
+                                     key=key)
+    assert status == 404 and headers["content-type"] == "application/problem+json", body
     status, _, _ = api.delete(f"/v1/webhook-endpoints/{ep['id']}", key=key)
     assert status == 204
     status, _, _ = api.get(f"/v1/webhook-endpoints/{ep['id']}", key=key)
@@ -922,8 +952,30 @@ def test_http_scopes_and_tenancy(gw, local_receiver):
     status, _, other = api.post("/v1/orgs", {"name": "webhooks other org"})
     assert status == 201, other
     other_key = other["api_key"]["secret"]
+    status, _, d = api.post(f"/v1/webhook-endpoints/{ep['id']}/test", key=key)
+    assert status == 202, d
     for method, path in (("GET", f"/v1/webhook-endpoints/{ep['id']}"),
+                         ("PATCH", f"/v1/webhook-endpoints/{ep['id']}"),
                          ("DELETE", f"/v1/webhook-endpoints/{ep['id']}"),
-                         ("GET", f"/v1/webhook-endpoints/{ep['id']}/deliveries")):
-        status, _, body = api.request(method, path, key=other_key)
-        assert status == 404, (method, path, body)
+                         ("POST", f"/v1/webhook-endpoints/{ep['id']}/rotate-secret"),
+                         ("POST", f"/v1/webhook-endpoints/{ep['id']}/test"),
+                         ("GET", f"/v1/webhook-endpoints/{ep['id']}/deliveries"),
+                         ("POST", f"/v1/webhook-deliveries/{d['id']}/retry")):
+        body = {"description": "x"} if method == "PATCH" else None
+        status, headers, reply = api.request(method, path, body=body, key=other_key)
+        assert status == 404, (method, path, reply)
+        assert headers["content-type"] == "application/problem+json"
+        assert reply["type"].endswith("/not_found"), reply
+    # the other org's list does not show it
+    status, _, page = api.get("/v1/webhook-endpoints", key=other_key)
+    assert status == 200 and all(e["id"] != ep["id"] for e in page["data"])
+    # the reader may read but not act
+    for method, path in (("POST", f"/v1/webhook-endpoints/{ep['id']}/rotate-secret"),
+                         ("POST", f"/v1/webhook-endpoints/{ep['id']}/test"),
+                         ("POST", f"/v1/webhook-deliveries/{d['id']}/retry"),
+                         ("DELETE", f"/v1/webhook-endpoints/{ep['id']}")):
+        status, _, reply = api.request(method, path, key=reader["secret"])
+        assert status == 403 and "webhooks:write" in reply["detail"], (method, path, reply)
+    status, _, log = api.get(f"/v1/webhook-endpoints/{ep['id']}/deliveries",
+                             key=reader["secret"])
+    assert status == 200 and log["object"] == "list", log

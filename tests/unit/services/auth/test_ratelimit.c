@@ -194,6 +194,13 @@ setup(void **state)
     return setup_ttl(state, 1000);
 }
 
+/* leases that cannot expire during a test, however slow the machine */
+static int
+setup_long_lease(void **state)
+{
+    return setup_ttl(state, 60000);
+}
+
 static int
 setup_short_lease(void **state)
 {
@@ -357,6 +364,31 @@ test_close_gives_tokens_back(void **state)
                      LC_ERR_UNAVAILABLE);
 }
 
+/* The gateway's slices: leased tokens handed out without I/O, never given back here. */
+static void
+test_take_local_hands_out_leased_tokens(void **state)
+{
+    fx_t *fx = *state;
+    const char *bucket = "k:key_sliced:read";
+    assert_int_equal(au_ratelimit_take_local(fx->rl[0], bucket, 10), 0); /* unknown bucket */
+    int64_t before_first = lc_time_mono_ms();
+    for (int n = 0; n < 20; n++)
+        assert_true(check(fx, 0, bucket, 6000).d.allowed);
+    /* leases of 1, 2, 4, 8 were used up, so the fifth asked for 16: some are left */
+    int64_t first = au_ratelimit_take_local(fx->rl[0], bucket, 3);
+    assert_int_equal(first, 3);
+    int64_t rest = au_ratelimit_take_local(fx->rl[0], bucket, 1000);
+    assert_true(rest >= 1 && rest <= 120);
+    assert_int_equal(au_ratelimit_take_local(fx->rl[0], bucket, 1000), 0);
+    assert_int_equal(au_ratelimit_take_local(fx->rl[0], bucket, 0), 0);
+    /* handed out means spent: closing refunds nothing, the database owes them all */
+    close_all(fx);
+    assert_true(counter(fx, 0, "voxi_auth_ratelimit_refunded_tokens_total", NULL) == 0);
+    long long debt = db_debt_ms(fx, bucket);
+    int64_t elapsed = lc_time_mono_ms() - before_first;
+    assert_true(debt >= (20 + first + rest) * 10 - elapsed - 5);
+}
+
 static void
 test_bad_arguments(void **state)
 {
@@ -388,6 +420,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_leases_grow_and_unspent_tokens_go_back,
                                         setup_short_lease, teardown),
         cmocka_unit_test_setup_teardown(test_close_gives_tokens_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_take_local_hands_out_leased_tokens, setup_long_lease,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

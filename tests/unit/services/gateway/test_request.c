@@ -51,10 +51,22 @@ test_request_id(void **state)
 
 /* ---- query ---- */
 
+static const gw_route_t list_route = {.method = "GET", .pattern = "/v1/x", .list = true};
+static const gw_route_t plain_route = {.method = "GET", .pattern = "/v1/x/{id}"};
+static const char *const filter_names[] = {"agent_id", "status", "created_after", NULL};
+static const gw_route_t filtered_route = {
+    .method = "GET", .pattern = "/v1/y", .list = true, .filters = filter_names};
+
+static lc_status_t
+parse_route(const char *q, const gw_route_t *route, gw_query_t *out, char *detail)
+{
+    return gw_query_parse(q, q ? strlen(q) : 0, route, out, detail, GW_DETAIL_MAX);
+}
+
 static lc_status_t
 parse(const char *q, bool list, gw_query_t *out, char *detail)
 {
-    return gw_query_parse(q, q ? strlen(q) : 0, list, out, detail, GW_DETAIL_MAX);
+    return parse_route(q, list ? &list_route : &plain_route, out, detail);
 }
 
 static void
@@ -228,13 +240,81 @@ test_printable(void **state)
     assert_non_null(strstr(out, "..."));
 }
 
+/* ---- list filters ---- */
+
+static void
+test_query_filters(void **state)
+{
+    (void) state;
+    gw_query_t q;
+    char detail[GW_DETAIL_MAX];
+    assert_int_equal(
+        parse_route("status=ended&agent_id=agt_1&created_after=2024-01-02T03%3A04%3A05%2B01%3A00"
+                    "&limit=3",
+                    &filtered_route, &q, detail),
+        LC_OK);
+    assert_int_equal(q.limit, 3);
+    assert_int_equal(q.nfilters, 3);
+    assert_string_equal(q.filters[0].name, "status");
+    assert_ptr_equal(q.filters[0].name, filter_names[1]); /* the table's copy */
+    assert_string_equal(q.filters[0].value, "ended");
+    assert_string_equal(q.filters[1].value, "agt_1");
+    assert_string_equal(q.filters[2].name, "created_after");
+    assert_string_equal(q.filters[2].value, "2024-01-02T03:04:05+01:00");
+    /* as the service gets them */
+    char *json = gw_query_filters_json(&q);
+    assert_string_equal(json, "{\"status\":\"ended\",\"agent_id\":\"agt_1\","
+                              "\"created_after\":\"2024-01-02T03:04:05+01:00\"}");
+    free(json);
+    assert_int_equal(parse_route("agent_id=%22a%5c%22", &filtered_route, &q, detail), LC_OK);
+    json = gw_query_filters_json(&q);
+    assert_string_equal(json, "{\"agent_id\":\"\\\"a\\\\\\\"\"}"); /* escaped */
+    free(json);
+    assert_int_equal(parse_route(NULL, &filtered_route, &q, detail), LC_OK);
+    assert_int_equal(q.nfilters, 0);
+    assert_null(gw_query_filters_json(&q));
+
+    /* errors name the parameter */
+    const struct {
+        const char *query, *param, *detail;
+    } bad[] = {
+        {"status=a&status=b", "status", "more than once"},
+        {"status=", "status", "1 to 64 printable"},
+        {"status", "status", "1 to 64 printable"},
+        {"agent_id=%00x", "agent_id", "printable"},
+        {"agent_id=%0a", "agent_id", "printable"},
+        {"agent_id=%e2%82%ac", "agent_id", "printable"},
+        {"created_before=1", "created_before", "Unknown query parameter"},
+        {"Status=ended", "Status", "Unknown"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (parse_route(bad[i].query, &filtered_route, &q, detail) != LC_ERR_INVALID)
+            fail_msg("query %s accepted", bad[i].query);
+        assert_string_equal(q.bad_param, bad[i].param);
+        if (strstr(detail, bad[i].detail) == NULL)
+            fail_msg("query %s: detail \"%s\" lacks \"%s\"", bad[i].query, detail, bad[i].detail);
+    }
+    char big[100];
+    memset(big, 0, sizeof(big));
+    strcpy(big, "status=");
+    memset(big + 7, 'x', 65);
+    assert_int_equal(parse_route(big, &filtered_route, &q, detail), LC_ERR_INVALID);
+    big[7 + 64] = '\0';
+    assert_int_equal(parse_route(big, &filtered_route, &q, detail), LC_OK);
+    assert_int_equal(strlen(q.filters[0].value), 64);
+    /* filters of one route are not parameters of another list */
+    if (parse("status=ended", true, &q, detail) != LC_ERR_INVALID)
+        fail_msg("a filter accepted by a route without filters");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_id),   cmocka_unit_test(test_query_ok),
-        cmocka_unit_test(test_query_errors), cmocka_unit_test(test_content_type),
-        cmocka_unit_test(test_body),         cmocka_unit_test(test_printable),
+        cmocka_unit_test(test_query_errors), cmocka_unit_test(test_query_filters),
+        cmocka_unit_test(test_content_type), cmocka_unit_test(test_body),
+        cmocka_unit_test(test_printable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

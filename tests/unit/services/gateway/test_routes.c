@@ -117,8 +117,16 @@ test_table_invariants(void **state)
                          strcmp(r->pattern, gw_routes[j].pattern) == 0);
         if (r->subject)
             assert_int_equal(strncmp(r->subject, "voxi.", 5), 0);
+        /* filters only on lists, optional bodies only on POST, streams only on GET */
+        assert_true(r->filters == NULL || r->list);
+        assert_true(!r->body_optional || strcmp(r->method, "POST") == 0);
+        assert_true(r->reply == GW_REPLY_JSON || (get && r->subject != NULL));
+        size_t nfilters = 0;
+        for (; r->filters != NULL && r->filters[nfilters] != NULL; nfilters++)
+            ;
+        assert_true(nfilters <= GW_FILTERS_MAX);
     }
-    char buf[8192];
+    char buf[16384];
     FILE *out = fmemopen(buf, sizeof(buf), "w");
     gw_routes_print(out);
     fclose(out);
@@ -126,14 +134,102 @@ test_table_invariants(void **state)
     assert_non_null(strstr(buf, "GET /docs local - read\n"));
 }
 
+static void
+test_calls_and_webhooks_routes(void **state)
+{
+    (void) state;
+    gw_match_result_t m;
+    const struct {
+        const char *method, *path, *subject, *scope, *id;
+        bool list, body_optional;
+    } cases[] = {
+        {"POST", "/v1/calls", "voxi.registry.calls.create", "calls:write", "", false, false},
+        {"GET", "/v1/calls", "voxi.registry.calls.list", "calls:read", "", true, false},
+        {"GET", "/v1/calls/call_1", "voxi.registry.calls.get", "calls:read", "call_1", false,
+         false},
+        {"POST", "/v1/calls/call_1/hangup", "voxi.registry.calls.hangup", "calls:write", "call_1",
+         false, true},
+        {"GET", "/v1/calls/call_1/recording", "voxi.registry.calls.recording", "calls:read",
+         "call_1", false, false},
+        {"POST", "/v1/webhook-endpoints", "voxi.webhooks.endpoints.create", "webhooks:write", "",
+         false, false},
+        {"GET", "/v1/webhook-endpoints", "voxi.webhooks.endpoints.list", "webhooks:read", "", true,
+         false},
+        {"GET", "/v1/webhook-endpoints/we_1", "voxi.webhooks.endpoints.get", "webhooks:read",
+         "we_1", false, false},
+        {"PATCH", "/v1/webhook-endpoints/we_1", "voxi.webhooks.endpoints.update", "webhooks:write",
+         "we_1", false, false},
+        {"DELETE", "/v1/webhook-endpoints/we_1", "voxi.webhooks.endpoints.delete", "webhooks:write",
+         "we_1", false, false},
+        {"POST", "/v1/webhook-endpoints/we_1/rotate-secret", "voxi.webhooks.endpoints.rotate",
+         "webhooks:write", "we_1", false, true},
+        {"POST", "/v1/webhook-endpoints/we_1/test", "voxi.webhooks.endpoints.test",
+         "webhooks:write", "we_1", false, true},
+        {"GET", "/v1/webhook-endpoints/we_1/deliveries", "voxi.webhooks.deliveries.list",
+         "webhooks:read", "we_1", true, false},
+        {"POST", "/v1/webhook-deliveries/wd_1/retry", "voxi.webhooks.deliveries.retry",
+         "webhooks:write", "wd_1", false, true},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (match(cases[i].method, cases[i].path, &m) != GW_MATCH_OK)
+            fail_msg("%s %s did not match", cases[i].method, cases[i].path);
+        assert_string_equal(m.route->subject, cases[i].subject);
+        assert_string_equal(m.route->scope, cases[i].scope);
+        assert_string_equal(m.id, cases[i].id);
+        assert_int_equal(m.route->list, cases[i].list);
+        assert_int_equal(m.route->body_optional, cases[i].body_optional);
+    }
+    assert_int_equal(match("GET", "/v1/calls/call_1/recording", &m), GW_MATCH_OK);
+    assert_int_equal(m.route->reply, GW_REPLY_RECORDING);
+    assert_int_equal(match("GET", "/v1/calls/call_1", &m), GW_MATCH_OK);
+    assert_int_equal(m.route->reply, GW_REPLY_JSON);
+    /* actions are POST only; their siblings do not exist */
+    assert_int_equal(match("GET", "/v1/calls/call_1/hangup", &m), GW_MATCH_BAD_METHOD);
+    assert_string_equal(m.allow, "POST");
+    assert_int_equal(match("POST", "/v1/webhook-deliveries/wd_1", &m), GW_MATCH_NOT_FOUND);
+    assert_int_equal(match("POST", "/v1/calls/call_1/hangup/x", &m), GW_MATCH_NOT_FOUND);
+    assert_int_equal(match("POST", "/v1/calls//hangup", &m), GW_MATCH_NOT_FOUND);
+}
+
+static void
+test_bodies_and_filters(void **state)
+{
+    (void) state;
+    gw_match_result_t m;
+    /* an action: an empty body is not checked, a body is */
+    assert_int_equal(match("POST", "/v1/webhook-endpoints/we_1/test", &m), GW_MATCH_OK);
+    assert_true(gw_route_has_body(m.route));
+    assert_false(gw_route_body_expected(m.route, 0));
+    assert_true(gw_route_body_expected(m.route, 2));
+    /* a create always needs its body */
+    assert_int_equal(match("POST", "/v1/webhook-endpoints", &m), GW_MATCH_OK);
+    assert_true(gw_route_body_expected(m.route, 0));
+    assert_int_equal(match("PATCH", "/v1/agents/agt_1", &m), GW_MATCH_OK);
+    assert_true(gw_route_body_expected(m.route, 0));
+    assert_int_equal(match("GET", "/v1/calls/c_1", &m), GW_MATCH_OK);
+    assert_false(gw_route_body_expected(m.route, 10));
+
+    const char *canon = NULL;
+    assert_int_equal(match("GET", "/v1/calls", &m), GW_MATCH_OK);
+    const char *names[] = {"agent_id", "status", "created_after", "created_before"};
+    for (size_t i = 0; i < 4; i++) {
+        assert_true(gw_route_filter(m.route, names[i], strlen(names[i]), &canon));
+        assert_string_equal(canon, names[i]);
+    }
+    assert_false(gw_route_filter(m.route, "status", 5, &canon)); /* "statu" */
+    assert_false(gw_route_filter(m.route, "statusx", 7, &canon));
+    assert_false(gw_route_filter(m.route, "limit", 5, &canon));
+    assert_int_equal(match("GET", "/v1/agents", &m), GW_MATCH_OK);
+    assert_false(gw_route_filter(m.route, "status", 6, NULL));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_literal_and_param_routes),
-        cmocka_unit_test(test_not_found),
-        cmocka_unit_test(test_method_not_allowed),
-        cmocka_unit_test(test_table_invariants),
+        cmocka_unit_test(test_literal_and_param_routes),  cmocka_unit_test(test_not_found),
+        cmocka_unit_test(test_method_not_allowed),        cmocka_unit_test(test_table_invariants),
+        cmocka_unit_test(test_calls_and_webhooks_routes), cmocka_unit_test(test_bodies_and_filters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
