@@ -2,7 +2,7 @@
 #
 #   make            build everything into build/ (binaries in build/bin/)
 #   make SAN=1      the same with AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/
-#   make run|stop|status   the local stack under .run/
+#   make run|stop|status   the local stack under .run/ (make demo: call its demo agent)
 #   make test       deps, both builds, unit tests, system tests
 #   make fmt|lint|bench|clean
 
@@ -52,7 +52,7 @@ FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BUILD)/tests/fuzz/%,$(FUZZ_SRC))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
 
-.PHONY: all build deps run stop status test unit system asan fmt lint bench clean config-reference \
+.PHONY: all build deps run stop status demo test unit system asan fmt lint bench clean config-reference \
         fuzz fuzz-replay
 .DEFAULT_GOAL := all
 
@@ -89,7 +89,11 @@ svc_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/$(1)/*.c))
 # flite has no .pc (PITFALLS)
 SVC_LIBS_media = $(shell pkg-config --libs $(MEDIA_PKGS)) -lflite_cmu_us_slt -lflite_cmu_us_kal \
                  -lflite_usenglish -lflite_cmulex -lflite
-SVC_LIBS_providers :=
+# providers: pocketsphinx (its headers only for its own objects: sphinxbase ships err.h), flite
+PV_PKGS := pocketsphinx sphinxbase speexdsp
+SVC_LIBS_providers = $(shell pkg-config --libs $(PV_PKGS)) -lflite_cmu_us_slt -lflite_cmu_us_kal \
+                     -lflite_usenglish -lflite_cmulex -lflite
+$(BUILD)/obj/services/providers/%.o: CFLAGS_BASE += $(shell pkg-config --cflags pocketsphinx sphinxbase | sed 's/-I/-isystem /g')
 # auth: zlib for the CRC-32 in API key checksums
 SVC_LIBS_auth := -lz
 
@@ -117,6 +121,11 @@ $(foreach s,$(SERVICES),$(eval $(call service_test_rule,$(s))))
 $(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_BASE) -o $@ $< $(LIBCOMMON) $(PKG_LIBS)
+
+# the media load generator (tests/bench/bench_media.py) encodes real Opus payloads
+$(BUILD)/tests/tools/voxi_rtp_load: $(BUILD)/obj/tests/tools/voxi_rtp_load.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_BASE) -o $@ $< $(LIBCOMMON) $(PKG_LIBS) -lopus
 
 # ---- fuzz targets: a corpus replayer in every build; `make fuzz` builds libFuzzer binaries ----
 $(BUILD)/tests/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/replay_main.o $(LIBCOMMON)
@@ -169,6 +178,10 @@ stop:
 
 status:
 	@bash scripts/status.sh
+
+# two scripted calls to the demo agent of `make run` (scripts/demo.sh)
+demo:
+	@bash scripts/demo.sh
 
 # ---- tests ----
 unit: all

@@ -70,7 +70,7 @@ precheck_config(void)
     wh_service_t probe = {.cfg = &cfg};
     char extra[512];
     lc_status_t st2 = wh_service_check_config(&probe, extra, sizeof(extra));
-    wh_allowlist_destroy(probe.allowlist);
+    lc_ssrf_allowlist_destroy(probe.allowlist);
     lc_config_free(wh_config_table, WH_CONFIG_COUNT, &cfg);
     if (st == LC_OK && st2 == LC_OK)
         return 0;

@@ -172,15 +172,15 @@ validate_url(wh_req_t *req, json_t *v, wh_target_t *t)
 /* ---- the SSRF check of a new URL, then req->next ---- */
 
 static void
-url_blocked(wh_req_t *req, const wh_target_t *t, wh_addr_class_t c, const char *bad)
+url_blocked(wh_req_t *req, const wh_target_t *t, lc_ssrf_class_t c, const char *bad)
 {
     if (t->literal)
         wh_req_field_error(req, "url", "%s is a %s address, which is not allowed", bad,
-                           wh_addr_class_name(c));
+                           lc_ssrf_class_name(c));
     else
         wh_req_field_error(req, "url",
                            "host %s resolves to a %s address (%s), which is not allowed", t->host,
-                           wh_addr_class_name(c), bad);
+                           lc_ssrf_class_name(c), bad);
     wh_req_fail_fields(req);
 }
 
@@ -191,9 +191,9 @@ on_url_resolved(lc_status_t status, const wh_target_t *t, void *arg)
     req->resolving = NULL;
     lc_log_context_set(req->request_id, NULL);
     if (status == LC_OK) {
-        char bad[WH_IP_TEXT_MAX];
-        wh_addr_class_t c = wh_target_check(t, req->ws->allowlist, bad);
-        if (c != WH_ADDR_PUBLIC) {
+        char bad[LC_SSRF_IP_TEXT_MAX];
+        lc_ssrf_class_t c = wh_target_check(t, req->ws->allowlist, bad);
+        if (c != LC_SSRF_PUBLIC) {
             url_blocked(req, t, c, bad);
             return;
         }
@@ -208,9 +208,9 @@ check_url_then(wh_req_t *req, const wh_target_t *t, void (*next)(wh_req_t *req))
 {
     req->next = next;
     if (t->literal) {
-        char bad[WH_IP_TEXT_MAX];
-        wh_addr_class_t c = wh_target_check(t, req->ws->allowlist, bad);
-        if (c != WH_ADDR_PUBLIC) {
+        char bad[LC_SSRF_IP_TEXT_MAX];
+        lc_ssrf_class_t c = wh_target_check(t, req->ws->allowlist, bad);
+        if (c != LC_SSRF_PUBLIC) {
             url_blocked(req, t, c, bad);
             return;
         }

@@ -56,7 +56,7 @@ struct wh_http {
     CURLM *multi;
     uv_timer_t timer;
     uv_timer_t defer_timer;
-    const wh_allowlist_t *al;
+    const lc_ssrf_allowlist_t *al;
     xfer_t *active;
     size_t nactive;
     xfer_t *deferred, *deferred_tail;
@@ -248,9 +248,9 @@ on_opensocket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address
 {
     xfer_t *x = clientp;
     (void) purpose;
-    wh_ip_t ip;
-    if (!wh_ip_from_sockaddr(&address->addr, &ip) ||
-        wh_ssrf_check(x->h->al, &ip) != WH_ADDR_PUBLIC) {
+    lc_ssrf_ip_t ip;
+    if (!lc_ssrf_ip_from_sockaddr(&address->addr, &ip) ||
+        lc_ssrf_check(x->h->al, &ip) != LC_SSRF_PUBLIC) {
         x->blocked = true;
         return CURL_SOCKET_BAD;
     }
@@ -355,11 +355,11 @@ start_curl(xfer_t *x)
     }
     if (!x->target.literal) {
         /* Pin curl to the addresses we checked: "host:port:addr1,addr2". */
-        char entry[WH_HOST_MAX + 16 + WH_TARGET_MAX_ADDRS * (WH_IP_TEXT_MAX + 3)];
+        char entry[WH_HOST_MAX + 16 + WH_TARGET_MAX_ADDRS * (LC_SSRF_IP_TEXT_MAX + 3)];
         int n = snprintf(entry, sizeof(entry), "%s:%d:", x->target.host, x->target.port);
         for (size_t i = 0; i < x->target.naddrs && n > 0 && (size_t) n < sizeof(entry); i++) {
-            char ip[WH_IP_TEXT_MAX];
-            wh_ip_format(&x->target.addrs[i], ip, sizeof(ip));
+            char ip[LC_SSRF_IP_TEXT_MAX];
+            lc_ssrf_ip_format(&x->target.addrs[i], ip, sizeof(ip));
             n += snprintf(entry + n, sizeof(entry) - (size_t) n,
                           x->target.addrs[i].family == AF_INET6 ? "%s[%s]" : "%s%s", i ? "," : "",
                           ip);
@@ -403,13 +403,13 @@ start_curl(xfer_t *x)
 static bool
 check_target(xfer_t *x)
 {
-    char bad[WH_IP_TEXT_MAX];
-    wh_addr_class_t c = wh_target_check(&x->target, x->h->al, bad);
-    if (c == WH_ADDR_PUBLIC)
+    char bad[LC_SSRF_IP_TEXT_MAX];
+    lc_ssrf_class_t c = wh_target_check(&x->target, x->h->al, bad);
+    if (c == LC_SSRF_PUBLIC)
         return true;
     char text[200];
     snprintf(text, sizeof(text), "%.100s resolves to a %s address (%s), which is not allowed",
-             x->target.host, wh_addr_class_name(c), bad);
+             x->target.host, lc_ssrf_class_name(c), bad);
     complete_error(x, WH_HTTP_BLOCKED, text);
     return false;
 }
@@ -467,12 +467,12 @@ wh_http_send(wh_http_t *h, const wh_http_req_t *req, wh_http_done_cb cb, void *a
         return LC_OK;
     }
     if (x->target.literal) {
-        char bad[WH_IP_TEXT_MAX];
-        wh_addr_class_t c = wh_target_check(&x->target, h->al, bad);
-        if (c != WH_ADDR_PUBLIC) {
+        char bad[LC_SSRF_IP_TEXT_MAX];
+        lc_ssrf_class_t c = wh_target_check(&x->target, h->al, bad);
+        if (c != LC_SSRF_PUBLIC) {
             char text[200];
             snprintf(text, sizeof(text), "%s is a %s address, which is not allowed", bad,
-                     wh_addr_class_name(c));
+                     lc_ssrf_class_name(c));
             defer_error(x, WH_HTTP_BLOCKED, text);
             return LC_OK;
         }
@@ -606,7 +606,7 @@ on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 }
 
 lc_status_t
-wh_http_create(uv_loop_t *loop, const wh_allowlist_t *allowlist, size_t max_connections,
+wh_http_create(uv_loop_t *loop, const lc_ssrf_allowlist_t *allowlist, size_t max_connections,
                lc_metrics_t *metrics, wh_http_t **out)
 {
     wh_http_t *h = LC_NEW(wh_http_t);

@@ -22,7 +22,7 @@
 #include "lc_metrics.h"
 #include "lc_status.h"
 #include "wh_service.h"
-#include "wh_ssrf.h"
+#include "lc_ssrf.h"
 
 typedef enum {
     WH_HTTP_RESPONSE = 0, /* a response arrived; see status */
@@ -65,8 +65,8 @@ typedef struct {
 typedef void (*wh_http_done_cb)(const wh_http_result_t *res, void *arg);
 
 /* allowlist: borrowed, outlives the engine. metrics: where to count, borrowed. */
-lc_status_t wh_http_create(uv_loop_t *loop, const wh_allowlist_t *allowlist, size_t max_connections,
-                           lc_metrics_t *metrics, wh_http_t **out);
+lc_status_t wh_http_create(uv_loop_t *loop, const lc_ssrf_allowlist_t *allowlist,
+                           size_t max_connections, lc_metrics_t *metrics, wh_http_t **out);
 
 /*
  * Starts a request. On LC_OK, cb runs exactly once on a later loop turn (with

@@ -36,9 +36,9 @@ wh_service_check_config(wh_service_t *ws, char *errors, size_t errors_size)
     }
     ws->retry_scale = scale;
     char why[160];
-    wh_allowlist_destroy(ws->allowlist);
+    lc_ssrf_allowlist_destroy(ws->allowlist);
     ws->allowlist = NULL;
-    if (wh_allowlist_parse(cfg->ssrf_allowlist, &ws->allowlist, why, sizeof(why)) != LC_OK) {
+    if (lc_ssrf_allowlist_parse(cfg->ssrf_allowlist, &ws->allowlist, why, sizeof(why)) != LC_OK) {
         if (used < errors_size)
             snprintf(errors + used, errors_size - used, "VOXI_WEBHOOKS_SSRF_ALLOWLIST: %s\n", why);
         st = LC_ERR_CONFIG;
@@ -102,7 +102,7 @@ wh_service_start(lc_service_t *svc, void *arg)
         return LC_ERR_CONFIG;
     }
     LC_INFO("service", "retry scale %g, SSRF allowlist of %zu networks, plain http %s",
-            ws->retry_scale, wh_allowlist_count(ws->allowlist),
+            ws->retry_scale, lc_ssrf_allowlist_count(ws->allowlist),
             ws->cfg->allow_http ? "allowed" : "refused");
     ws->events =
         lc_events_create(ws->loop, ws->nats, ws->metrics, "voxi_webhooks_events_published_total",
@@ -177,7 +177,7 @@ wh_service_cleanup(void *arg)
     ws->events = NULL;
     wh_api_destroy(ws->api);
     wh_http_destroy(ws->http);
-    wh_allowlist_destroy(ws->allowlist);
+    lc_ssrf_allowlist_destroy(ws->allowlist);
     ws->consumer = NULL;
     ws->delivery = NULL;
     ws->api = NULL;

@@ -20,7 +20,7 @@
 #include "lc_nats.h"
 #include "lc_pg.h"
 #include "lc_service.h"
-#include "wh_ssrf.h"
+#include "lc_ssrf.h"
 
 typedef struct {
     lc_service_config_t common;
@@ -62,7 +62,7 @@ typedef struct wh_api wh_api_t;
 typedef struct {
     const wh_config_t *cfg;
     double retry_scale;
-    wh_allowlist_t *allowlist;
+    lc_ssrf_allowlist_t *allowlist;
 
     lc_service_t *svc;
     uv_loop_t *loop;

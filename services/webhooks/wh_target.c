@@ -89,7 +89,7 @@ wh_url_parse(const char *url, bool allow_http, wh_target_t *out, char *err, size
         goto done;
     }
     snprintf(out->host, sizeof(out->host), "%s", host);
-    if (wh_ip_parse_literal(host, &out->addrs[0])) {
+    if (lc_ssrf_ip_parse_literal(host, &out->addrs[0])) {
         out->literal = true;
         out->naddrs = 1;
     } else if (!host_name_ok(host)) {
@@ -108,20 +108,20 @@ done:
     return st;
 }
 
-wh_addr_class_t
-wh_target_check(const wh_target_t *t, const wh_allowlist_t *al, char *bad_text)
+lc_ssrf_class_t
+wh_target_check(const wh_target_t *t, const lc_ssrf_allowlist_t *al, char *bad_text)
 {
     if (t->naddrs == 0)
-        return WH_ADDR_UNSPECIFIED;
+        return LC_SSRF_UNSPECIFIED;
     for (size_t i = 0; i < t->naddrs; i++) {
-        wh_addr_class_t c = wh_ssrf_check(al, &t->addrs[i]);
-        if (c != WH_ADDR_PUBLIC) {
+        lc_ssrf_class_t c = lc_ssrf_check(al, &t->addrs[i]);
+        if (c != LC_SSRF_PUBLIC) {
             if (bad_text)
-                wh_ip_format(&t->addrs[i], bad_text, WH_IP_TEXT_MAX);
+                lc_ssrf_ip_format(&t->addrs[i], bad_text, LC_SSRF_IP_TEXT_MAX);
             return c;
         }
     }
-    return WH_ADDR_PUBLIC;
+    return LC_SSRF_PUBLIC;
 }
 
 struct wh_resolve {
@@ -143,8 +143,8 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     } else {
         for (struct addrinfo *ai = res; ai && r->target.naddrs < WH_TARGET_MAX_ADDRS;
              ai = ai->ai_next) {
-            wh_ip_t ip;
-            if (!wh_ip_from_sockaddr(ai->ai_addr, &ip))
+            lc_ssrf_ip_t ip;
+            if (!lc_ssrf_ip_from_sockaddr(ai->ai_addr, &ip))
                 continue;
             bool seen = false;
             for (size_t i = 0; i < r->target.naddrs; i++)

@@ -3,7 +3,7 @@
  *
  * wh_url_parse checks the URL's shape (http(s) only, a host, no credentials, no zone id,
  * bounded length) with curl's own URL parser, so what is checked is what curl will use;
- * curl normalises numeric IPv4 forms (0x7f.1 -> 127.0.0.1), and wh_ip_parse_literal reads
+ * curl normalises numeric IPv4 forms (0x7f.1 -> 127.0.0.1), and lc_ssrf_ip_parse_literal reads
  * them the same way. For an IP literal the address is known at once. For a host name,
  * wh_target_resolve resolves it once with uv_getaddrinfo (on libuv's thread pool, never on
  * the loop) and checks every address; the caller then pins curl to exactly those
@@ -19,7 +19,7 @@
 #include <uv.h>
 
 #include "lc_status.h"
-#include "wh_ssrf.h"
+#include "lc_ssrf.h"
 
 #define WH_TARGET_MAX_ADDRS 16
 #define WH_HOST_MAX 256
@@ -29,7 +29,7 @@ typedef struct {
     char host[WH_HOST_MAX]; /* as curl sees it: lower case, IPv6 in brackets */
     int port;
     bool literal; /* host is an IP address */
-    wh_ip_t addrs[WH_TARGET_MAX_ADDRS];
+    lc_ssrf_ip_t addrs[WH_TARGET_MAX_ADDRS];
     size_t naddrs;
 } wh_target_t;
 
@@ -41,10 +41,11 @@ lc_status_t wh_url_parse(const char *url, bool allow_http, wh_target_t *out, cha
                          size_t err_size);
 
 /*
- * Checks every address of t; returns WH_ADDR_PUBLIC when all may be reached, otherwise the
- * class of the first that may not (its text in bad_text, WH_IP_TEXT_MAX bytes, may be NULL).
+ * Checks every address of t; returns LC_SSRF_PUBLIC when all may be reached, otherwise the
+ * class of the first that may not (its text in bad_text, LC_SSRF_IP_TEXT_MAX bytes, may be NULL).
  */
-wh_addr_class_t wh_target_check(const wh_target_t *t, const wh_allowlist_t *al, char *bad_text);
+lc_ssrf_class_t wh_target_check(const wh_target_t *t, const lc_ssrf_allowlist_t *al,
+                                char *bad_text);
 
 /*
  * Called once with the resolved target: LC_OK with t->addrs filled (not yet checked),

@@ -1,5 +1,6 @@
 /*
- * wh_ssrf: the address classifier behind the SSRF guard (deliveries and tool calls alike).
+ * lc_ssrf: the address classifier behind the SSRF guards (webhook deliveries and tool calls,
+ * custom LLM base URLs).
  *
  * A customer URL may only reach a public unicast address. Everything else is refused:
  * loopback, private (RFC 1918), link-local (the cloud metadata address 169.254.169.254
@@ -18,8 +19,8 @@
  *
  * Threads: every function is pure or reads only its arguments; any thread.
  */
-#ifndef WH_SSRF_H
-#define WH_SSRF_H
+#ifndef LC_SSRF_H
+#define LC_SSRF_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -29,64 +30,65 @@
 #include "lc_status.h"
 
 typedef enum {
-    WH_ADDR_PUBLIC = 0, /* allowed */
-    WH_ADDR_UNSPECIFIED,
-    WH_ADDR_LOOPBACK,
-    WH_ADDR_PRIVATE,
-    WH_ADDR_LINK_LOCAL,
-    WH_ADDR_CGNAT,
-    WH_ADDR_MULTICAST,
-    WH_ADDR_BROADCAST,
-    WH_ADDR_RESERVED,
-    WH_ADDR_DOCUMENTATION,
-    WH_ADDR_ULA,
-    WH_ADDR_CLASS_COUNT_
-} wh_addr_class_t;
+    LC_SSRF_PUBLIC = 0, /* allowed */
+    LC_SSRF_UNSPECIFIED,
+    LC_SSRF_LOOPBACK,
+    LC_SSRF_PRIVATE,
+    LC_SSRF_LINK_LOCAL,
+    LC_SSRF_CGNAT,
+    LC_SSRF_MULTICAST,
+    LC_SSRF_BROADCAST,
+    LC_SSRF_RESERVED,
+    LC_SSRF_DOCUMENTATION,
+    LC_SSRF_ULA,
+    LC_SSRF_CLASS_COUNT_
+} lc_ssrf_class_t;
 
 /* An IPv4 (len 4) or IPv6 (len 16) address in network byte order. */
 typedef struct {
     int family; /* AF_INET or AF_INET6 */
     uint8_t bytes[16];
-} wh_ip_t;
+} lc_ssrf_ip_t;
 
-#define WH_IP_TEXT_MAX 48
+#define LC_SSRF_IP_TEXT_MAX 48
 
 /* Short stable name, e.g. "loopback"; used in error messages and metrics. */
-const char *wh_addr_class_name(wh_addr_class_t c);
+const char *lc_ssrf_class_name(lc_ssrf_class_t c);
 
 /* The class of an address; IPv6 forms embedding IPv4 report the embedded address's class. */
-wh_addr_class_t wh_ssrf_classify(const wh_ip_t *ip);
+lc_ssrf_class_t lc_ssrf_classify(const lc_ssrf_ip_t *ip);
 
 /* Converts a sockaddr (AF_INET / AF_INET6); false for other families. */
-bool wh_ip_from_sockaddr(const struct sockaddr *sa, wh_ip_t *out);
+bool lc_ssrf_ip_from_sockaddr(const struct sockaddr *sa, lc_ssrf_ip_t *out);
 
 /*
  * Parses `host` (as it appears in a URL, length-bounded by the caller) when it is an IP
  * literal: IPv4 in any inet_aton form, IPv6 with or without brackets (zone ids are not
  * literals). Returns false for host names.
  */
-bool wh_ip_parse_literal(const char *host, wh_ip_t *out);
+bool lc_ssrf_ip_parse_literal(const char *host, lc_ssrf_ip_t *out);
 
-/* Canonical text (inet_ntop); out needs WH_IP_TEXT_MAX bytes. */
-void wh_ip_format(const wh_ip_t *ip, char *out, size_t out_size);
+/* Canonical text (inet_ntop); out needs LC_SSRF_IP_TEXT_MAX bytes. */
+void lc_ssrf_ip_format(const lc_ssrf_ip_t *ip, char *out, size_t out_size);
 
 /* A list of networks that bypass the classifier. */
-typedef struct wh_allowlist wh_allowlist_t;
+typedef struct lc_ssrf_allowlist lc_ssrf_allowlist_t;
 
 /*
  * Parses a comma-separated list of CIDRs ("127.0.0.1/32, 10.0.0.0/8, ::1/128"; a bare
  * address means a single host). NULL or "" gives an empty list. On LC_ERR_INVALID, err
  * (err_size bytes) says which entry is wrong and *out is NULL.
  */
-lc_status_t wh_allowlist_parse(const char *text, wh_allowlist_t **out, char *err, size_t err_size);
-void wh_allowlist_destroy(wh_allowlist_t *al);
-size_t wh_allowlist_count(const wh_allowlist_t *al);
+lc_status_t lc_ssrf_allowlist_parse(const char *text, lc_ssrf_allowlist_t **out, char *err,
+                                    size_t err_size);
+void lc_ssrf_allowlist_destroy(lc_ssrf_allowlist_t *al);
+size_t lc_ssrf_allowlist_count(const lc_ssrf_allowlist_t *al);
 
 /* True when ip (or the IPv4 address an IPv6 form embeds) is in one of the networks. */
-bool wh_allowlist_contains(const wh_allowlist_t *al, const wh_ip_t *ip);
+bool lc_ssrf_allowlist_contains(const lc_ssrf_allowlist_t *al, const lc_ssrf_ip_t *ip);
 
-/* The verdict: WH_ADDR_PUBLIC when the address may be reached (public or allowlisted),
+/* The verdict: LC_SSRF_PUBLIC when the address may be reached (public or allowlisted),
  * otherwise the class that forbids it. al may be NULL. */
-wh_addr_class_t wh_ssrf_check(const wh_allowlist_t *al, const wh_ip_t *ip);
+lc_ssrf_class_t lc_ssrf_check(const lc_ssrf_allowlist_t *al, const lc_ssrf_ip_t *ip);
 
 #endif

@@ -1,4 +1,4 @@
-#include "wh_ssrf.h"
+#include "lc_ssrf.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -8,19 +8,19 @@
 
 #include "lc_alloc.h"
 
-static const char *const class_names[WH_ADDR_CLASS_COUNT_] = {
-    [WH_ADDR_PUBLIC] = "public",         [WH_ADDR_UNSPECIFIED] = "unspecified",
-    [WH_ADDR_LOOPBACK] = "loopback",     [WH_ADDR_PRIVATE] = "private",
-    [WH_ADDR_LINK_LOCAL] = "link_local", [WH_ADDR_CGNAT] = "cgnat",
-    [WH_ADDR_MULTICAST] = "multicast",   [WH_ADDR_BROADCAST] = "broadcast",
-    [WH_ADDR_RESERVED] = "reserved",     [WH_ADDR_DOCUMENTATION] = "documentation",
-    [WH_ADDR_ULA] = "unique_local",
+static const char *const class_names[LC_SSRF_CLASS_COUNT_] = {
+    [LC_SSRF_PUBLIC] = "public",         [LC_SSRF_UNSPECIFIED] = "unspecified",
+    [LC_SSRF_LOOPBACK] = "loopback",     [LC_SSRF_PRIVATE] = "private",
+    [LC_SSRF_LINK_LOCAL] = "link_local", [LC_SSRF_CGNAT] = "cgnat",
+    [LC_SSRF_MULTICAST] = "multicast",   [LC_SSRF_BROADCAST] = "broadcast",
+    [LC_SSRF_RESERVED] = "reserved",     [LC_SSRF_DOCUMENTATION] = "documentation",
+    [LC_SSRF_ULA] = "unique_local",
 };
 
 const char *
-wh_addr_class_name(wh_addr_class_t c)
+lc_ssrf_class_name(lc_ssrf_class_t c)
 {
-    if ((int) c < 0 || c >= WH_ADDR_CLASS_COUNT_)
+    if ((int) c < 0 || c >= LC_SSRF_CLASS_COUNT_)
         return "unknown";
     return class_names[c];
 }
@@ -30,7 +30,7 @@ wh_addr_class_name(wh_addr_class_t c)
 typedef struct {
     uint32_t net;
     int prefix;
-    wh_addr_class_t cls;
+    lc_ssrf_class_t cls;
 } v4_range_t;
 
 #define V4(a, b, c, d)                                                                             \
@@ -39,22 +39,22 @@ typedef struct {
 /* IANA IPv4 Special-Purpose Address Registry (RFC 6890 and successors); order matters only
  * where ranges nest (the broadcast address inside 240/4). */
 static const v4_range_t v4_ranges[] = {
-    {V4(255, 255, 255, 255), 32, WH_ADDR_BROADCAST},
-    {V4(0, 0, 0, 0), 8, WH_ADDR_UNSPECIFIED}, /* "this network" (RFC 791, 1122) */
-    {V4(10, 0, 0, 0), 8, WH_ADDR_PRIVATE},    /* RFC 1918 */
-    {V4(100, 64, 0, 0), 10, WH_ADDR_CGNAT},   /* RFC 6598 */
-    {V4(127, 0, 0, 0), 8, WH_ADDR_LOOPBACK},
-    {V4(169, 254, 0, 0), 16, WH_ADDR_LINK_LOCAL}, /* RFC 3927; cloud metadata lives here */
-    {V4(172, 16, 0, 0), 12, WH_ADDR_PRIVATE},
-    {V4(192, 0, 0, 0), 24, WH_ADDR_RESERVED},      /* IETF protocol assignments */
-    {V4(192, 0, 2, 0), 24, WH_ADDR_DOCUMENTATION}, /* TEST-NET-1, RFC 5737 */
-    {V4(192, 88, 99, 0), 24, WH_ADDR_RESERVED},    /* 6to4 relay anycast, RFC 7526 */
-    {V4(192, 168, 0, 0), 16, WH_ADDR_PRIVATE},
-    {V4(198, 18, 0, 0), 15, WH_ADDR_RESERVED},        /* benchmarking, RFC 2544 */
-    {V4(198, 51, 100, 0), 24, WH_ADDR_DOCUMENTATION}, /* TEST-NET-2 */
-    {V4(203, 0, 113, 0), 24, WH_ADDR_DOCUMENTATION},  /* TEST-NET-3 */
-    {V4(224, 0, 0, 0), 4, WH_ADDR_MULTICAST},
-    {V4(240, 0, 0, 0), 4, WH_ADDR_RESERVED},
+    {V4(255, 255, 255, 255), 32, LC_SSRF_BROADCAST},
+    {V4(0, 0, 0, 0), 8, LC_SSRF_UNSPECIFIED}, /* "this network" (RFC 791, 1122) */
+    {V4(10, 0, 0, 0), 8, LC_SSRF_PRIVATE},    /* RFC 1918 */
+    {V4(100, 64, 0, 0), 10, LC_SSRF_CGNAT},   /* RFC 6598 */
+    {V4(127, 0, 0, 0), 8, LC_SSRF_LOOPBACK},
+    {V4(169, 254, 0, 0), 16, LC_SSRF_LINK_LOCAL}, /* RFC 3927; cloud metadata lives here */
+    {V4(172, 16, 0, 0), 12, LC_SSRF_PRIVATE},
+    {V4(192, 0, 0, 0), 24, LC_SSRF_RESERVED},      /* IETF protocol assignments */
+    {V4(192, 0, 2, 0), 24, LC_SSRF_DOCUMENTATION}, /* TEST-NET-1, RFC 5737 */
+    {V4(192, 88, 99, 0), 24, LC_SSRF_RESERVED},    /* 6to4 relay anycast, RFC 7526 */
+    {V4(192, 168, 0, 0), 16, LC_SSRF_PRIVATE},
+    {V4(198, 18, 0, 0), 15, LC_SSRF_RESERVED},        /* benchmarking, RFC 2544 */
+    {V4(198, 51, 100, 0), 24, LC_SSRF_DOCUMENTATION}, /* TEST-NET-2 */
+    {V4(203, 0, 113, 0), 24, LC_SSRF_DOCUMENTATION},  /* TEST-NET-3 */
+    {V4(224, 0, 0, 0), 4, LC_SSRF_MULTICAST},
+    {V4(240, 0, 0, 0), 4, LC_SSRF_RESERVED},
 };
 
 static uint32_t
@@ -63,7 +63,7 @@ v4_mask(int prefix)
     return prefix == 0 ? 0 : 0xffffffffu << (32 - prefix);
 }
 
-static wh_addr_class_t
+static lc_ssrf_class_t
 classify_v4(uint32_t a)
 {
     for (size_t i = 0; i < sizeof(v4_ranges) / sizeof(v4_ranges[0]); i++) {
@@ -71,7 +71,7 @@ classify_v4(uint32_t a)
         if ((a & m) == v4_ranges[i].net)
             return v4_ranges[i].cls;
     }
-    return WH_ADDR_PUBLIC;
+    return LC_SSRF_PUBLIC;
 }
 
 static uint32_t
@@ -117,22 +117,22 @@ v6_embedded_v4(const uint8_t *a, uint32_t *v4)
     return false;
 }
 
-static wh_addr_class_t
+static lc_ssrf_class_t
 classify_v6(const uint8_t *a)
 {
     static const uint8_t unspecified[16] = {0};
     static const uint8_t loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
     if (memcmp(a, unspecified, 16) == 0)
-        return WH_ADDR_UNSPECIFIED;
+        return LC_SSRF_UNSPECIFIED;
     if (memcmp(a, loopback, 16) == 0)
-        return WH_ADDR_LOOPBACK;
+        return LC_SSRF_LOOPBACK;
     uint32_t v4;
     if (v6_embedded_v4(a, &v4)) {
         static const uint8_t zero12[12] = {0};
-        wh_addr_class_t c = classify_v4(v4);
+        lc_ssrf_class_t c = classify_v4(v4);
         /* IPv4-compatible addresses are deprecated (RFC 4291 2.5.5.1): never route them. */
-        if (c == WH_ADDR_PUBLIC && memcmp(a, zero12, 12) == 0)
-            return WH_ADDR_RESERVED;
+        if (c == LC_SSRF_PUBLIC && memcmp(a, zero12, 12) == 0)
+            return LC_SSRF_RESERVED;
         return c;
     }
     /* networks as full 16-byte addresses, so a prefix never reads past its array */
@@ -147,34 +147,34 @@ classify_v6(const uint8_t *a)
     static const uint8_t discard[16] = {1};                             /* 100::/64 */
     static const uint8_t global[16] = {0x20};
     if (v6_prefix(a, multicast, 8))
-        return WH_ADDR_MULTICAST;
+        return LC_SSRF_MULTICAST;
     if (v6_prefix(a, ula, 7))
-        return WH_ADDR_ULA;
+        return LC_SSRF_ULA;
     if (v6_prefix(a, link_local, 10))
-        return WH_ADDR_LINK_LOCAL;
+        return LC_SSRF_LINK_LOCAL;
     if (v6_prefix(a, site_local, 10))
-        return WH_ADDR_RESERVED;
+        return LC_SSRF_RESERVED;
     if (v6_prefix(a, doc, 32) || v6_prefix(a, doc2, 20))
-        return WH_ADDR_DOCUMENTATION;
+        return LC_SSRF_DOCUMENTATION;
     if (v6_prefix(a, ietf, 23) || v6_prefix(a, nat64_local, 48) || v6_prefix(a, discard, 64))
-        return WH_ADDR_RESERVED;
+        return LC_SSRF_RESERVED;
     if (!v6_prefix(a, global, 3)) /* only 2000::/3 is global unicast */
-        return WH_ADDR_RESERVED;
-    return WH_ADDR_PUBLIC;
+        return LC_SSRF_RESERVED;
+    return LC_SSRF_PUBLIC;
 }
 
-wh_addr_class_t
-wh_ssrf_classify(const wh_ip_t *ip)
+lc_ssrf_class_t
+lc_ssrf_classify(const lc_ssrf_ip_t *ip)
 {
     if (ip->family == AF_INET)
         return classify_v4(load_v4(ip->bytes));
     if (ip->family == AF_INET6)
         return classify_v6(ip->bytes);
-    return WH_ADDR_RESERVED;
+    return LC_SSRF_RESERVED;
 }
 
 bool
-wh_ip_from_sockaddr(const struct sockaddr *sa, wh_ip_t *out)
+lc_ssrf_ip_from_sockaddr(const struct sockaddr *sa, lc_ssrf_ip_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (sa == NULL)
@@ -195,7 +195,7 @@ wh_ip_from_sockaddr(const struct sockaddr *sa, wh_ip_t *out)
 }
 
 bool
-wh_ip_parse_literal(const char *host, wh_ip_t *out)
+lc_ssrf_ip_parse_literal(const char *host, lc_ssrf_ip_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (host == NULL || host[0] == '\0')
@@ -238,7 +238,7 @@ wh_ip_parse_literal(const char *host, wh_ip_t *out)
 }
 
 void
-wh_ip_format(const wh_ip_t *ip, char *out, size_t out_size)
+lc_ssrf_ip_format(const lc_ssrf_ip_t *ip, char *out, size_t out_size)
 {
     if (out_size == 0)
         return;
@@ -250,11 +250,11 @@ wh_ip_format(const wh_ip_t *ip, char *out, size_t out_size)
 /* ---- the allowlist ---- */
 
 typedef struct {
-    wh_ip_t net;
+    lc_ssrf_ip_t net;
     int prefix;
 } cidr_t;
 
-struct wh_allowlist {
+struct lc_ssrf_allowlist {
     cidr_t *items;
     size_t count;
 };
@@ -307,12 +307,12 @@ trim(char *s)
 }
 
 lc_status_t
-wh_allowlist_parse(const char *text, wh_allowlist_t **out, char *err, size_t err_size)
+lc_ssrf_allowlist_parse(const char *text, lc_ssrf_allowlist_t **out, char *err, size_t err_size)
 {
     *out = NULL;
     if (err_size > 0)
         err[0] = '\0';
-    wh_allowlist_t *al = LC_NEW(wh_allowlist_t);
+    lc_ssrf_allowlist_t *al = LC_NEW(lc_ssrf_allowlist_t);
     if (text == NULL || text[0] == '\0') {
         *out = al;
         return LC_OK;
@@ -335,7 +335,7 @@ wh_allowlist_parse(const char *text, wh_allowlist_t **out, char *err, size_t err
     }
     free(copy);
     if (st != LC_OK) {
-        wh_allowlist_destroy(al);
+        lc_ssrf_allowlist_destroy(al);
         return st;
     }
     *out = al;
@@ -343,7 +343,7 @@ wh_allowlist_parse(const char *text, wh_allowlist_t **out, char *err, size_t err
 }
 
 void
-wh_allowlist_destroy(wh_allowlist_t *al)
+lc_ssrf_allowlist_destroy(lc_ssrf_allowlist_t *al)
 {
     if (al == NULL)
         return;
@@ -352,13 +352,13 @@ wh_allowlist_destroy(wh_allowlist_t *al)
 }
 
 size_t
-wh_allowlist_count(const wh_allowlist_t *al)
+lc_ssrf_allowlist_count(const lc_ssrf_allowlist_t *al)
 {
     return al ? al->count : 0;
 }
 
 static bool
-cidr_contains(const cidr_t *c, const wh_ip_t *ip)
+cidr_contains(const cidr_t *c, const lc_ssrf_ip_t *ip)
 {
     if (c->net.family != ip->family)
         return false;
@@ -366,14 +366,14 @@ cidr_contains(const cidr_t *c, const wh_ip_t *ip)
 }
 
 bool
-wh_allowlist_contains(const wh_allowlist_t *al, const wh_ip_t *ip)
+lc_ssrf_allowlist_contains(const lc_ssrf_allowlist_t *al, const lc_ssrf_ip_t *ip)
 {
     if (al == NULL)
         return false;
     /* An IPv4-mapped address is the IPv4 host itself (RFC 4291 2.5.5.2); the other embedding
      * forms reach a translator or relay, not the host, so they do not inherit its entry. */
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    wh_ip_t embedded = {.family = 0};
+    lc_ssrf_ip_t embedded = {.family = 0};
     if (ip->family == AF_INET6 && memcmp(ip->bytes, mapped, 12) == 0) {
         embedded.family = AF_INET;
         memcpy(embedded.bytes, ip->bytes + 12, 4);
@@ -387,13 +387,13 @@ wh_allowlist_contains(const wh_allowlist_t *al, const wh_ip_t *ip)
     return false;
 }
 
-wh_addr_class_t
-wh_ssrf_check(const wh_allowlist_t *al, const wh_ip_t *ip)
+lc_ssrf_class_t
+lc_ssrf_check(const lc_ssrf_allowlist_t *al, const lc_ssrf_ip_t *ip)
 {
-    wh_addr_class_t c = wh_ssrf_classify(ip);
-    if (c == WH_ADDR_PUBLIC)
+    lc_ssrf_class_t c = lc_ssrf_classify(ip);
+    if (c == LC_SSRF_PUBLIC)
         return c;
-    if (wh_allowlist_contains(al, ip))
-        return WH_ADDR_PUBLIC;
+    if (lc_ssrf_allowlist_contains(al, ip))
+        return LC_SSRF_PUBLIC;
     return c;
 }
