@@ -36,6 +36,27 @@ done
 echo "== bench_webhooks"
 bash scripts/testenv.sh /usr/bin/python3 tests/bench/bench_webhooks.py "$build" | tee "$build/bench/bench_webhooks.txt"
 [[ ${PIPESTATUS[0]} -eq 0 ]] || { echo "bench: bench_webhooks failed" >&2; failed=1; }
+# control-plane API: wrk against an authenticated GET and a bare route of one gateway, with
+# auth, registry, NATS and Postgres from testenv.sh (tests/bench/bench_api.py)
+echo "== bench_api"
+bash scripts/testenv.sh /usr/bin/python3 tests/bench/bench_api.py "$build" | tee "$build/bench/bench_api.txt"
+[[ ${PIPESTATUS[0]} -eq 0 ]] || { echo "bench: bench_api failed" >&2; failed=1; }
+# providers: engine latencies of a real voxi-providers with its own nats-server
+# (tests/bench/bench_providers.py)
+echo "== bench_providers"
+/usr/bin/python3 tests/bench/bench_providers.py "$build" | tee "$build/bench/bench_providers.txt"
+[[ ${PIPESTATUS[0]} -eq 0 ]] || { echo "bench: bench_providers failed" >&2; failed=1; }
+# media worker: concurrent G.711 / Opus calls under a CPU budget and call setups per second,
+# one voxi-media with its own nats-server, load from tests/tools/voxi_rtp_load
+# (tests/bench/bench_media.py)
+echo "== bench_media"
+/usr/bin/python3 tests/bench/bench_media.py "$build" | tee "$build/bench/bench_media.txt"
+[[ ${PIPESTATUS[0]} -eq 0 ]] || { echo "bench: bench_media failed" >&2; failed=1; }
+# agent runtime: barge-in reaction and turn overhead on recordings, 1 and 200 concurrent calls
+# (tests/bench/bench_agent.py starts its own NATS, Postgres, registry, providers and media)
+echo "== bench_agent"
+/usr/bin/python3 tests/bench/bench_agent.py "$build" | tee "$build/bench/bench_agent.txt"
+[[ ${PIPESTATUS[0]} -eq 0 ]] || { echo "bench: bench_agent failed" >&2; failed=1; }
 # VAD: md_vad against the WebRTC VAD on a generated labelled set (tests/bench/vad/README.md)
 echo "== bench_vad"
 make --no-print-directory BUILD="$build" SAN=$([[ $build == build-asan ]] && echo 1 || echo 0) bench-vad ||

@@ -273,6 +273,7 @@ for svc in "${VOXI_SERVICES[@]}"; do
   start_service "$svc"
 done
 wait_services_ready
+bash "$VOXI_REPO/scripts/demo-agent.sh" || log "warning: the demo agent was not created (see above)"
 print_table
 if [[ "$admin_out" =~ ^vx_[0-9A-Za-z]+$ ]]; then
   printf '\n  platform-admin API key (shown this once): %s\n' "$admin_out"

@@ -75,6 +75,17 @@ static const lc_config_entry_t md_config_table[] = {
      M(trunk_password), "digest password for the trunk"},
     {"VOXI_MEDIA_DIAL_TIMEOUT_MS", LC_CFG_INT, "60000", 1000, 600000, NULL, 0, M(dial_timeout_ms),
      "how long an outbound call may ring before it is cancelled"},
+    {"VOXI_MEDIA_ROUTE_TIMEOUT_MS", LC_CFG_INT, "2000", 100, 30000, NULL, 0, M(route_timeout_ms),
+     "how long an inbound INVITE waits for the registry to resolve the dialled number (then "
+     "503 with Retry-After)"},
+    {"VOXI_MEDIA_ROUTE_CACHE_TTL_MS", LC_CFG_INT, "5000", 0, 600000, NULL, 0, M(route_cache_ttl_ms),
+     "how long a resolved number is cached (0 = ask every time)"},
+    {"VOXI_MEDIA_EARLY_MEDIA", LC_CFG_BOOL, "false", 0, 0, NULL, 0, M(early_media),
+     "when a call rings (VOXI_MEDIA_ANSWER_DELAY_MS > 0), send 183 Session Progress with the "
+     "SDP and play the demo's prompt before the 200 (agent calls ring as usual)"},
+    {"VOXI_MEDIA_GREETING_CACHE_MAX", LC_CFG_INT, "256", 0, 100000, NULL, 0, M(greeting_cache_max),
+     "agents' first messages kept synthesised (one per agent version, least recently used "
+     "dropped first; 0 = synthesise every time)"},
 };
 
 static lc_status_t

@@ -10,6 +10,7 @@
 #include "lc_alloc.h"
 #include "lc_log.h"
 #include "lc_time.h"
+#include "md_agent.h"
 #include "md_events.h"
 #include "md_playout.h"
 #include "md_prompt.h"
@@ -30,6 +31,20 @@ const char *
 md_call_sip_call_id(const md_call_t *call)
 {
     return call->sip_call_id;
+}
+
+const md_call_agent_t *
+md_call_agent(const md_call_t *call)
+{
+    return &call->agent;
+}
+
+void
+md_call_agent_copy(md_call_agent_t *dst, const md_call_agent_t *src)
+{
+    *dst = *src;
+    dst->agent_json = src->agent_json ? lc_strdup(src->agent_json) : NULL;
+    dst->variables = src->variables ? json_deep_copy(src->variables) : NULL;
 }
 
 bool
@@ -66,15 +81,22 @@ md_call_add_contact(md_call_t *call, osip_message_t *m)
 void
 md_call_publish(md_call_t *call, const char *type, json_t *extra)
 {
-    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s}", "call_id", call->id, "sip_call_id",
+    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "call_id", call->id, "sip_call_id",
                              call->sip_call_id, "direction", call->inbound ? "inbound" : "outbound",
-                             "from", call->from, "to", call->to);
+                             "from", call->from, "to", call->to, "worker_id", call->w->instance_id);
+    if (data && call->agent.agent_id[0])
+        json_object_set_new(data, "agent_id", json_string(call->agent.agent_id));
+    if (data && call->agent.number_id[0])
+        json_object_set_new(data, "number_id", json_string(call->agent.number_id));
     if (data && extra)
         json_object_update(data, extra);
     json_decref(extra);
     if (data == NULL)
         return;
-    const char *org = call->w->cfg->default_org_id ? call->w->cfg->default_org_id : "org_default";
+    /* the resolved org: the registry stores calls per org */
+    const char *org = call->agent.org_id[0]          ? call->agent.org_id
+                      : call->w->cfg->default_org_id ? call->w->cfg->default_org_id
+                                                     : "org_default";
     md_events_publish(call->w->events, org, type, data);
 }
 
@@ -144,6 +166,8 @@ md_call_on_txn_event(void *arg, md_sip_txn_t *txn, md_sip_txn_event_t ev)
             call->invite_txn = NULL;
         if (call->reinvite_txn == txn)
             call->reinvite_txn = NULL;
+        if (call->out_invite == txn)
+            call->out_invite = NULL;
     } else if (ev == MD_TXN_EV_ACK_TIMEOUT) {
         /* RFC 3261 section 13.3.1.4: confirmed but no ACK: end the session with a
          * BYE */
@@ -210,6 +234,8 @@ io_push(void *arg, int64_t now_ms, const int16_t *caller, const int16_t *out, si
     (void) playing;
     md_call_t *call = arg;
     md_rtp_session_send(call->rtp, now_ms, out, samples);
+    if (call->agent_rt)
+        md_agent_on_frame(call->agent_rt, now_ms, caller, samples, playing);
 }
 
 /* Recording (VOXI_MEDIA_RECORDINGS_DIR): <dir>/<call id>.wav, the caller left,
@@ -241,6 +267,22 @@ md_call_start_media(md_call_t *call)
     md_playout_io_t io = {.pull = io_pull, .push = io_push, .arg = call};
     call->stream = md_playout_stream_create(call->w->playout, &io);
     call->media_start_ms = call->on_hold ? 0 : lc_time_mono_ms();
+    if (call->agent.agent_json && call->answered_wall_ms != 0) {
+        /* the agent runtime speaks and listens instead of the echo demo */
+        md_agent_env_t env = {.w = call->w,
+                              .call = call,
+                              .stream = call->stream,
+                              .call_id = call->id,
+                              .agent = &call->agent,
+                              .from = call->from,
+                              .to = call->to,
+                              .answered_mono_ms = call->answered_mono_ms ? call->answered_mono_ms
+                                                                         : lc_time_mono_ms()};
+        if (md_agent_create(&env, &call->agent_rt) == LC_OK) {
+            md_agent_start(call->agent_rt);
+            return;
+        }
+    }
     if (call->w->prompt) {
         size_t n;
         const int16_t *pcm = md_prompt_pcm(call->w->prompt, &n);
@@ -259,6 +301,8 @@ md_call_on_dtmf(void *arg, char digit, int duration_ms, bool end, const char *so
         lc_metric_inc(call->w->m.dtmf_digits);
         char d[2] = {digit, 0};
         md_call_publish(call, "call.dtmf", json_pack("{s:s, s:s}", "digit", d, "source", source));
+        if (call->agent_rt)
+            md_agent_on_dtmf(call->agent_rt, digit);
     } else {
         LC_DEBUG("call", "DTMF %c ended after %d ms", digit, duration_ms);
     }
@@ -304,6 +348,26 @@ answer(md_call_t *call)
         md_call_start_media(call);
 }
 
+/* Early media (VOXI_MEDIA_EARLY_MEDIA, while the call rings): 183 Session Progress with our
+ * answer (RFC 3261 section 13.3.1.1, RFC 3960 section 3: the gateway model, no 100rel; the
+ * 200 repeats the same answer) and the prompt plays before the 200. */
+static void
+send_progress(md_call_t *call)
+{
+    char sdp[MD_SDP_MAX_BYTES];
+    md_sdp_local_t local;
+    md_call_local_sdp(call, call->neg.local_dir, &local);
+    size_t len = md_sdp_write_answer(call->offer, &call->neg, &local, sdp, sizeof(sdp));
+    osip_message_t *progress =
+        md_sip_response_create(md_sip_txn_request(call->invite_txn), 183, NULL, call->local_tag);
+    md_call_add_contact(call, progress);
+    osip_message_set_header(progress, "Allow", MD_SIP_ALLOW);
+    md_sip_set_body(progress, "application/sdp", sdp, len);
+    md_sip_txn_respond(call->invite_txn, progress);
+    LC_INFO("call", "early media (183): the prompt plays before the answer");
+    md_call_start_media(call);
+}
+
 void
 md_call_on_timer(uv_timer_t *t)
 {
@@ -335,6 +399,8 @@ md_call_free_cb(uv_handle_t *h)
     free(call->auth_password);
     free(call->ack_bytes);
     free(call->transfer_target);
+    free(call->agent.agent_json);
+    json_decref(call->agent.variables);
     free(call);
 }
 
@@ -385,7 +451,8 @@ md_call_register(md_call_t *call)
 
 lc_status_t
 md_call_create_inbound(md_worker_t *w, md_sip_txn_t *invite_txn, const md_sip_msg_t *invite,
-                       const md_sip_peer_t *from, const md_sdp_t *offer, md_call_t **out)
+                       const md_sip_peer_t *from, const md_sdp_t *offer,
+                       const md_call_agent_t *agent, md_call_t **out)
 {
     *out = NULL;
     md_sdp_neg_t neg;
@@ -396,6 +463,8 @@ md_call_create_inbound(md_worker_t *w, md_sip_txn_t *invite_txn, const md_sip_ms
     md_call_t *call = NULL;
     LC_TRY(md_call_alloc(w, true, NULL, peer_ip, &call));
     call->sip_call_id = lc_strdup(invite->call_id);
+    if (agent)
+        md_call_agent_copy(&call->agent, agent);
     call->peer = *from;
     call->invite_txn = invite_txn;
     call->invite_cseq = invite->cseq;
@@ -420,10 +489,18 @@ md_call_create_inbound(md_worker_t *w, md_sip_txn_t *invite_txn, const md_sip_ms
             call->sip_call_id);
     md_call_register(call);
 
-    osip_message_t *ringing = md_sip_response_create(invite, 180, NULL, call->local_tag);
-    md_call_add_contact(call, ringing);
-    md_sip_txn_respond(invite_txn, ringing);
-    md_call_publish(call, "call.ringing", NULL);
+    /* early media needs a ring time and an offer to answer in the 183; for now the demo's
+     * prompt only (the agent runtime starts at the answer) */
+    bool early = w->cfg->early_media && w->cfg->answer_delay_ms > 0 && call->have_neg &&
+                 call->agent.agent_json == NULL;
+    if (early) {
+        send_progress(call);
+    } else {
+        osip_message_t *ringing = md_sip_response_create(invite, 180, NULL, call->local_tag);
+        md_call_add_contact(call, ringing);
+        md_sip_txn_respond(invite_txn, ringing);
+    }
+    md_call_publish(call, "call.ringing", early ? json_pack("{s:b}", "early_media", 1) : NULL);
     if (w->cfg->answer_delay_ms > 0)
         uv_timer_start(&call->timer, md_call_on_timer, (uint64_t) w->cfg->answer_delay_ms, 0);
     else
@@ -479,6 +556,11 @@ md_call_end(md_call_t *call, const char *reason, int sip_code)
         call->recording = NULL;
         json_object_set_new(extra, "recording_path", json_string(call->recording_path));
     }
+    if (call->agent_rt) {
+        md_agent_usage(call->agent_rt, extra);
+        md_agent_destroy(call->agent_rt);
+        call->agent_rt = NULL;
+    }
     md_call_publish(call, answered ? "call.ended" : "call.failed", extra);
     LC_INFO("call", "%s: %s", answered ? "ended" : "failed", reason);
     lc_metric_inc(answered ? w->m.calls_ended : w->m.calls_failed);
@@ -497,10 +579,7 @@ md_call_end(md_call_t *call, const char *reason, int sip_code)
         md_sip_txn_set_owner(call->reinvite_txn, NULL, NULL);
         call->reinvite_txn = NULL;
     }
-    if (call->out_invite) {
-        md_sip_txn_detach(call->out_invite);
-        call->out_invite = NULL;
-    }
+    md_call_out_release_invite(call, answered);
     if (call->refer_txn) {
         md_sip_txn_detach(call->refer_txn);
         call->refer_txn = NULL;
@@ -605,6 +684,8 @@ handle_info(md_call_t *call, md_sip_txn_t *txn, const md_sip_msg_t *req)
     lc_metric_inc(call->w->m.dtmf_digits);
     char d[2] = {digit, 0};
     md_call_publish(call, "call.dtmf", json_pack("{s:s, s:s}", "digit", d, "source", "sip_info"));
+    if (call->agent_rt)
+        md_agent_on_dtmf(call->agent_rt, digit);
 }
 
 static void

@@ -5,8 +5,11 @@
  * md_call_create_inbound negotiates the offer (or prepares an offer when the INVITE has
  * none), binds the RTP ports, answers 180 Ringing and, after VOXI_MEDIA_ANSWER_DELAY_MS,
  * 200 OK with the SDP; the ACK (carrying the answer when the 200 held the offer) confirms
- * the call. The demo behaviour: the cached welcome prompt plays, then the caller's audio is
- * echoed until BYE.
+ * the call. With VOXI_MEDIA_EARLY_MEDIA and a ring time, 183 Session Progress carries the
+ * answer instead of the 180 and the demo's prompt plays before the 200 (RFC 3960 gateway
+ * model). A CANCEL that crosses our 200 gets its 200 and the call goes on (section 9.2).
+ * The demo behaviour: the cached welcome prompt plays, then the caller's audio is echoed
+ * until BYE.
  *
  * In the dialog: BYE ends the call; re-INVITE changes codec, address or direction (hold /
  * unhold, RFC 3264 section 8.4), also without SDP (offer in the 200, answer in the ACK);
@@ -24,8 +27,10 @@
 #ifndef MD_CALL_H
 #define MD_CALL_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lc_status.h"
 #include "md_sdp.h"
@@ -37,14 +42,37 @@
 typedef struct md_call md_call_t;
 
 /*
+ * What the control plane says runs this call: for an inbound call the answer of
+ * voxi.registry.numbers.resolve for the dialled number (md_route), for an outbound call the
+ * DialRequest's fields. Set when the call is created and constant afterwards; strings empty
+ * and pointers NULL when unknown (the echo demo, or a dial without an agent).
+ * Thread: the call's loop (read-only after creation).
+ */
+#define MD_CALL_AGENT_JSON_MAX (256u * 1024u)
+
+typedef struct {
+    char org_id[72];    /* the tenant; "" = VOXI_MEDIA_DEFAULT_ORG_ID (the demo) */
+    char number_id[72]; /* pn_... the number dialled (inbound) or placed from (outbound) */
+    char agent_id[72];  /* agt_... */
+    int32_t agent_version;
+    char *agent_json;  /* the agent as GET /v1/agents/{id} returns it; NULL = no agent */
+    json_t *variables; /* outbound: {{variables}} as a JSON object of strings; NULL = none */
+} md_call_agent_t;
+
+/* The call's agent and tenant (borrowed; valid while the call is). */
+const md_call_agent_t *md_call_agent(const md_call_t *call);
+
+/*
  * A new inbound call for an INVITE md_sip_ua admitted (borrowed; the transaction keeps it).
- * offer: the parsed SDP offer or NULL when the INVITE has none. On LC_OK the call answers
+ * offer: the parsed SDP offer or NULL when the INVITE has none. agent: what resolving the
+ * dialled number gave (copied; NULL = the echo demo in the default org). On LC_OK the call answers
  * the INVITE itself from now on. Otherwise nothing was sent and the caller responds:
  * LC_ERR_NOT_FOUND -> 488 (no acceptable codec), LC_ERR_FULL -> 503 (no RTP ports).
  */
 lc_status_t md_call_create_inbound(md_worker_t *w, md_sip_txn_t *invite_txn,
                                    const md_sip_msg_t *invite, const md_sip_peer_t *from,
-                                   const md_sdp_t *offer, md_call_t **out);
+                                   const md_sdp_t *offer, const md_call_agent_t *agent,
+                                   md_call_t **out);
 
 /* An outbound call (UAC): what voxi.media.dial asks for. Strings are copied. */
 typedef struct {
@@ -55,6 +83,11 @@ typedef struct {
     const char *trunk_uri; /* NULL = VOXI_MEDIA_TRUNK_URI */
     const char *auth_user; /* NULL = VOXI_MEDIA_TRUNK_USER (with its password) */
     const char *auth_password;
+    /* the agent that runs the call (copied; strings may be NULL or ""; NULL variables = none;
+     * variables: a JSON object of strings, borrowed) */
+    const char *org_id, *agent_id, *agent_json, *number_id;
+    int32_t agent_version;
+    json_t *variables;
 } md_call_dial_t;
 
 /*

@@ -40,6 +40,7 @@ struct md_call {
     md_sip_peer_t peer; /* inbound: where the INVITE came from; outbound: the next hop */
     char local_tag[24];
     char from[256], to[256];
+    md_call_agent_t agent; /* org, number, agent (md_call.h); set at creation, then constant */
 
     /* inbound */
     md_sip_txn_t *invite_txn; /* the initial INVITE (server) until it terminates */
@@ -80,6 +81,7 @@ struct md_call {
     bool have_local_crypto;
     md_rtp_session_t *rtp;
     md_playout_stream_t *stream;
+    struct md_agent *agent_rt; /* the agent runtime (md_agent.h) while media runs; NULL = echo */
     md_wav_t *recording;
     char recording_path[1100];
     int64_t media_start_ms;
@@ -101,6 +103,8 @@ lc_status_t md_call_alloc(md_worker_t *w, bool inbound, const char *id, const ch
 /* Registers it (call table, metrics, control subscription) and publishes call.started. */
 void md_call_register(md_call_t *call);
 
+/* Deep copy of an agent (dst's old content is not freed). */
+void md_call_agent_copy(md_call_agent_t *dst, const md_call_agent_t *src);
 void md_call_uri_text(const osip_from_t *hdr, char *out, size_t size);
 void md_call_add_contact(md_call_t *call, osip_message_t *m);
 /* data: extra fields merged into the event's data (taken; may be NULL). */
@@ -118,6 +122,12 @@ void md_call_on_dtmf(void *arg, char digit, int duration_ms, bool end, const cha
 void md_call_on_timer(uv_timer_t *t);
 void md_call_free_cb(uv_handle_t *h);
 
+/* md_call_out.c: true when id may name a call (1..47 of [A-Za-z0-9_-]: a subject token and
+ * a file name). */
+bool md_call_id_ok(const char *id);
+/* md_call_out.c: the call ends; its INVITE client transaction is let go. When it was never
+ * answered, a 2xx that still arrives (it crossed our CANCEL) is ACKed and BYEd at once. */
+void md_call_out_release_invite(md_call_t *call, bool answered);
 /* md_call_out.c: the dial timer fired while ringing. */
 void md_call_out_on_timeout(md_call_t *call);
 

@@ -54,8 +54,11 @@ send_invite(md_call_t *call, const char *auth_name, const char *auth_value)
     md_call_local_sdp(call, MD_SDP_SENDRECV, &local);
     size_t len = md_sdp_write_offer(&w->sdp_prefs, NULL, &local, sdp, sizeof(sdp));
     md_sip_set_body(m, "application/sdp", sdp, len);
-    return md_sip_txn_client_start(w->txns, m, &call->peer, on_invite_response, call,
-                                   &call->out_invite);
+    lc_status_t st = md_sip_txn_client_start(w->txns, m, &call->peer, on_invite_response, call,
+                                             &call->out_invite);
+    if (st == LC_OK) /* it may end before the call does (64*T1 after the 2xx) */
+        md_sip_txn_set_owner(call->out_invite, md_call_on_txn_event, call);
+    return st;
 }
 
 static const char *
@@ -167,6 +170,7 @@ on_invite_response(void *arg, md_sip_txn_t *txn, const md_sip_msg_t *resp, int c
     if (txn != call->out_invite)
         goto done; /* an earlier INVITE (before a challenge) */
     if (resp == NULL) {
+        md_sip_txn_set_owner(txn, NULL, NULL);
         call->out_invite = NULL;
         md_call_end(call, code == 408 ? "timeout" : "unreachable", code);
         goto done;
@@ -189,6 +193,7 @@ on_invite_response(void *arg, md_sip_txn_t *txn, const md_sip_msg_t *resp, int c
         }
         goto done;
     }
+    md_sip_txn_set_owner(txn, NULL, NULL);
     call->out_invite = NULL;
     if ((code == 401 || code == 407) && answer_challenge(call, resp))
         goto done;
@@ -196,6 +201,86 @@ on_invite_response(void *arg, md_sip_txn_t *txn, const md_sip_msg_t *resp, int c
     md_call_end(call, failure_reason(call, code), code);
 done:
     CALL_CTX_END();
+}
+
+/* ---- an INVITE that outlives its call ---- */
+
+/* The call ended while its INVITE had no final response (we CANCELled, or hung up). If a 2xx
+ * still comes (it crossed our CANCEL, section 9.1), the session exists on the far side: ACK
+ * it and BYE it at once (section 15). Lives until the transaction terminates. */
+typedef struct {
+    md_worker_t *w;
+    md_sip_peer_t peer;
+    char call_id[48];
+    char *ack_bytes;
+    size_t ack_len;
+    md_sip_peer_t hop;
+} orphan_t;
+
+static void
+orphan_response(void *arg, md_sip_txn_t *txn, const md_sip_msg_t *resp, int code)
+{
+    orphan_t *o = arg;
+    if (resp == NULL || code < 200 || code >= 300)
+        return;         /* the layer ACKs 3xx-6xx itself */
+    if (o->ack_bytes) { /* a retransmitted 2xx: our ACK again (section 13.2.2.4) */
+        md_sip_transport_send(o->w->transport, &o->hop, o->ack_bytes, o->ack_len);
+        return;
+    }
+    lc_log_context_set(NULL, o->call_id);
+    md_sip_dialog_t *dlg = md_sip_dialog_create_uac(md_sip_txn_client_request(txn), resp, &o->peer);
+    if (dlg == NULL) {
+        LC_WARN("call", "a 2xx after our CANCEL that makes no dialog: ignored");
+        lc_log_context_clear();
+        return;
+    }
+    LC_INFO("call", "answered after our CANCEL: ACK and BYE");
+    md_sip_dialog_next_hop(dlg, &o->hop);
+    osip_message_t *ack = md_sip_dialog_request(dlg, "ACK", NULL, resp->cseq);
+    if (ack) {
+        md_sip_txn_add_via(o->w->txns, ack, o->peer.proto);
+        md_sip_serialize(ack, &o->ack_bytes, &o->ack_len);
+        osip_message_free(ack);
+        if (o->ack_bytes)
+            md_sip_transport_send(o->w->transport, &o->hop, o->ack_bytes, o->ack_len);
+    }
+    char contact[160];
+    md_sip_ua_contact(o->w->ua, o->peer.proto, contact, sizeof(contact));
+    osip_message_t *bye = md_sip_dialog_request(dlg, "BYE", contact, 0);
+    if (bye == NULL || md_sip_txn_client_start(o->w->txns, bye, &o->hop, NULL, NULL, NULL) != LC_OK)
+        LC_WARN("call", "BYE after the late 2xx not sent");
+    md_sip_dialog_destroy(dlg);
+    lc_log_context_clear();
+}
+
+static void
+orphan_txn_event(void *arg, md_sip_txn_t *txn, md_sip_txn_event_t ev)
+{
+    orphan_t *o = arg;
+    if (ev != MD_TXN_EV_TERMINATED)
+        return;
+    md_sip_txn_detach(txn);
+    free(o->ack_bytes);
+    free(o);
+}
+
+void
+md_call_out_release_invite(md_call_t *call, bool answered)
+{
+    md_sip_txn_t *txn = call->out_invite;
+    call->out_invite = NULL;
+    if (txn == NULL)
+        return;
+    if (answered) {
+        md_sip_txn_detach(txn);
+        return;
+    }
+    orphan_t *o = LC_NEW(orphan_t);
+    o->w = call->w;
+    o->peer = call->peer;
+    snprintf(o->call_id, sizeof(o->call_id), "%s", call->id);
+    md_sip_txn_client_rebind(txn, orphan_response, o);
+    md_sip_txn_set_owner(txn, orphan_txn_event, o);
 }
 
 void
@@ -292,6 +377,29 @@ route(md_worker_t *w, const md_call_dial_t *dial, char **target, osip_uri_t **ho
     return LC_OK;
 }
 
+bool
+md_call_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n >= sizeof(((md_call_t *) 0)->id))
+        return false;
+    for (const char *c = id; *c; c++)
+        if (!isalnum((unsigned char) *c) && *c != '_' && *c != '-')
+            return false;
+    return true;
+}
+
+/* A bounded id from the bus (NULL or "" = unknown). */
+static bool
+agent_field(char *dst, size_t size, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n >= size)
+        return false;
+    memcpy(dst, src ? src : "", n + 1);
+    return true;
+}
+
 lc_status_t
 md_call_create_outbound(md_worker_t *w, const md_call_dial_t *dial, md_call_t **out)
 {
@@ -299,6 +407,19 @@ md_call_create_outbound(md_worker_t *w, const md_call_dial_t *dial, md_call_t **
         *out = NULL;
     if (dial->to == NULL || dial->to[0] == '\0' || strlen(dial->to) > 256)
         return LC_ERR_INVALID;
+    md_call_agent_t agent = {.agent_version = dial->agent_version,
+                             .agent_json = (char *) dial->agent_json,
+                             .variables = dial->variables};
+    if (!agent_field(agent.org_id, sizeof(agent.org_id), dial->org_id) ||
+        !agent_field(agent.agent_id, sizeof(agent.agent_id), dial->agent_id) ||
+        !agent_field(agent.number_id, sizeof(agent.number_id), dial->number_id) ||
+        (dial->agent_json && strlen(dial->agent_json) > MD_CALL_AGENT_JSON_MAX))
+        return LC_ERR_INVALID;
+    /* the id becomes a subject token (voxi.call.<id>.ctl) and a file name (recordings) */
+    if (dial->call_id && dial->call_id[0] && !md_call_id_ok(dial->call_id))
+        return LC_ERR_INVALID;
+    if (agent.agent_json && agent.agent_json[0] == '\0')
+        agent.agent_json = NULL;
     char *target = NULL;
     osip_uri_t *hop = NULL;
     LC_TRY(route(w, dial, &target, &hop));
@@ -320,6 +441,7 @@ md_call_create_outbound(md_worker_t *w, const md_call_dial_t *dial, md_call_t **
         return st;
     }
     call->target_uri = target;
+    md_call_agent_copy(&call->agent, &agent);
     call->from_user = lc_strdup(dial->from_user && dial->from_user[0] ? dial->from_user : "voxi");
     const char *user = dial->auth_user && dial->auth_user[0] ? dial->auth_user : w->cfg->trunk_user;
     const char *pass =

@@ -67,6 +67,14 @@ void md_sip_init(void);
  */
 lc_status_t md_sip_msg_parse(const char *buf, size_t len, md_sip_msg_t **out,
                              md_sip_reject_t *reject);
+/*
+ * For a request md_sip_msg_parse could not read (LC_ERR_INVALID): a response built from the
+ * raw bytes (md_sip_fallback.c): 400, 501 for an unknown method, 416 for an unknown URI
+ * scheme, with the request's Via, From, To (our tag added), Call-ID and CSeq copied. Writes
+ * it to out (at most size bytes, not NUL-terminated) and returns its length, with the code
+ * in *code; 0 when the bytes are no request, an ACK, or lack any of those fields.
+ */
+size_t md_sip_fallback_response(const char *buf, size_t len, char *out, size_t size, int *code);
 /* Takes ownership of an osip message built locally and fills the derived fields. */
 lc_status_t md_sip_msg_wrap(osip_message_t *osip, md_sip_msg_t **out);
 void md_sip_msg_destroy(md_sip_msg_t *msg);

@@ -460,6 +460,15 @@ md_sip_txn_detach(md_sip_txn_t *txn)
     txn->owner_cb = NULL;
 }
 
+void
+md_sip_txn_client_rebind(md_sip_txn_t *txn, md_sip_client_cb cb, void *arg)
+{
+    if (txn == NULL || txn->server)
+        return;
+    txn->cb = cb;
+    txn->cb_arg = arg;
+}
+
 lc_status_t
 md_sip_txn_client_start(md_sip_txn_layer_t *layer, osip_message_t *req, const md_sip_peer_t *to,
                         md_sip_client_cb cb, void *arg, md_sip_txn_t **out)
@@ -682,6 +691,19 @@ md_sip_txn_layer_input(md_sip_txn_layer_t *layer, const md_sip_peer_t *from, con
         lc_metric_inc(layer->m_unparseable);
         char p[80];
         md_sip_peer_format(from, p, sizeof(p));
+        /* a request libosip2 cannot read still gets its 400 when we can tell where it goes */
+        char resp[4096];
+        int code = 0;
+        size_t n = st == LC_ERR_INVALID
+                       ? md_sip_fallback_response(buf, len, resp, sizeof(resp), &code)
+                       : 0;
+        if (n > 0) {
+            md_sip_peer_t to = *from;
+            md_sip_transport_send(layer->transport, &to, resp, n);
+            LC_LOG_RL(LC_LOG_WARN, "sip", 2, "unparseable request (%zu bytes) from %s: %d", len, p,
+                      code);
+            return;
+        }
         LC_LOG_RL(LC_LOG_WARN, "sip", 2, "dropped an unparseable message (%zu bytes) from %s", len,
                   p);
         return;

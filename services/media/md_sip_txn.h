@@ -132,5 +132,8 @@ const md_sip_msg_t *md_sip_txn_client_request(const md_sip_txn_t *txn);
 void md_sip_txn_cancel(md_sip_txn_t *txn);
 /* No more callbacks of any kind for this transaction. */
 void md_sip_txn_detach(md_sip_txn_t *txn);
+/* Hands a client transaction's responses to another callback (an ended call's INVITE whose
+ * 2xx may still cross our CANCEL). The owner callback is left as it is. */
+void md_sip_txn_client_rebind(md_sip_txn_t *txn, md_sip_client_cb cb, void *arg);
 
 #endif

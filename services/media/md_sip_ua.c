@@ -10,14 +10,31 @@
 #include "lc_time.h"
 #include "md_call.h"
 #include "md_map.h"
+#include "md_route.h"
 #include "md_sdp.h"
 #include "md_sip_acl.h"
 
 #define RETRY_AFTER_S "5"
 
+/* An INVITE waiting for the registry to resolve its number (the caller has our 100 Trying).
+ * Owned by the ua's pending list; ends when the lookup answers, or when the transaction
+ * terminates first (CANCEL, shutdown). */
+typedef struct pending_invite {
+    md_sip_ua_t *ua;
+    md_sip_txn_t *txn;
+    md_sip_peer_t from;
+    md_sdp_t *offer; /* NULL: the INVITE has none */
+    char number[MD_ROUTE_NUMBER_MAX + 1];
+    bool demo; /* the demo user: without a route it stays the offline echo demo */
+    md_route_lookup_t *lookup;
+    struct pending_invite *prev, *next;
+} pending_invite_t;
+
 struct md_sip_ua {
     md_worker_t *w;
     md_map_t *calls; /* SIP Call-ID -> md_call_t */
+    pending_invite_t *pending;
+    size_t npending;
     lc_metric_t *m_flood, *m_requests, *m_rejected, *m_auth_challenged, *m_auth_forbidden;
 };
 
@@ -83,6 +100,12 @@ md_sip_ua_call_count(const md_sip_ua_t *ua)
     return md_map_size(ua->calls);
 }
 
+size_t
+md_sip_ua_pending_count(const md_sip_ua_t *ua)
+{
+    return ua->npending;
+}
+
 static void
 collect_call(const char *key, void *value, void *arg)
 {
@@ -102,6 +125,14 @@ md_sip_ua_hangup_all(md_sip_ua_t *ua, const char *reason)
     for (size_t i = 0; i < n; i++)
         md_call_hangup(all[i], reason);
     free(all);
+    /* INVITEs still waiting for their route: 503 (their transactions end on their own) */
+    for (pending_invite_t *p = ua->pending; p; p = p->next)
+        if (md_sip_txn_last_code(p->txn) < 200) {
+            osip_message_t *r =
+                md_sip_response_create(md_sip_txn_request(p->txn), 503, "Shutting Down", NULL);
+            osip_message_set_header(r, "Retry-After", RETRY_AFTER_S);
+            md_sip_txn_respond(p->txn, r);
+        }
 }
 
 void
@@ -249,6 +280,99 @@ handle_cancel(md_sip_ua_t *ua, md_sip_txn_t *txn, const md_sip_msg_t *req,
         md_sip_txn_respond_code(inv, 487, NULL, NULL);
 }
 
+/* Creates the call for an admitted INVITE (route NULL: the echo demo). */
+static void
+start_call(md_sip_ua_t *ua, md_sip_txn_t *txn, const md_sip_peer_t *from, const md_sdp_t *offer,
+           const md_route_t *route)
+{
+    md_call_agent_t agent;
+    memset(&agent, 0, sizeof(agent));
+    if (route) {
+        snprintf(agent.org_id, sizeof(agent.org_id), "%s", route->org_id);
+        snprintf(agent.number_id, sizeof(agent.number_id), "%s", route->number_id);
+        snprintf(agent.agent_id, sizeof(agent.agent_id), "%s", route->agent_id);
+        agent.agent_version = route->agent_version;
+        agent.agent_json = route->agent_json; /* copied by the call */
+    }
+    md_call_t *call = NULL;
+    lc_status_t st = md_call_create_inbound(ua->w, txn, md_sip_txn_request(txn), from, offer,
+                                            route ? &agent : NULL, &call);
+    if (st == LC_ERR_NOT_FOUND)
+        reject(ua, txn, 488, NULL, "Warning", "304 voxi \"Media type not available\"");
+    else if (st == LC_ERR_FULL)
+        reject(ua, txn, 503, "No Media Ports", "Retry-After", RETRY_AFTER_S);
+    else if (st != LC_OK)
+        reject(ua, txn, 500, NULL, NULL, NULL);
+}
+
+static void
+pending_free(pending_invite_t *p)
+{
+    md_sip_ua_t *ua = p->ua;
+    if (p->prev)
+        p->prev->next = p->next;
+    else if (ua->pending == p)
+        ua->pending = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    if (ua->npending > 0)
+        ua->npending--;
+    free(p->offer);
+    free(p);
+}
+
+/* The INVITE transaction ended before its route came (a CANCEL got it a 487 and the ACK came,
+ * or the layer closed). */
+static void
+on_pending_txn_event(void *arg, md_sip_txn_t *txn, md_sip_txn_event_t ev)
+{
+    pending_invite_t *p = arg;
+    (void) txn;
+    if (ev != MD_TXN_EV_TERMINATED)
+        return;
+    md_route_lookup_cancel(p->lookup);
+    pending_free(p);
+}
+
+static void
+on_route(void *arg, lc_status_t status, const md_route_t *route)
+{
+    pending_invite_t *p = arg;
+    md_sip_ua_t *ua = p->ua;
+    md_sip_txn_t *txn = p->txn;
+    p->lookup = NULL;
+    md_sip_txn_set_owner(txn, NULL, NULL);
+    const md_sip_msg_t *req = md_sip_txn_request(txn);
+    lc_log_context_set(NULL, req->call_id ? req->call_id : "");
+    if (md_sip_txn_last_code(txn) >= 200) {
+        /* CANCELled (487 sent) or shut down while we waited */
+    } else if (ua->w->draining) {
+        lc_metric_inc(ua->w->m.calls_rejected_draining);
+        reject(ua, txn, 503, "Draining", "Retry-After", RETRY_AFTER_S);
+    } else if (status == LC_OK) {
+        LC_INFO("sip", "%s routes to agent %s (org %s)", p->number, route->agent_id, route->org_id);
+        start_call(ua, txn, &p->from, p->offer, route);
+    } else if (p->demo) {
+        /* the demo keeps working without a control plane, and when no number "demo" is
+         * registered (remembered for the cache TTL) */
+        md_router_remember_none(ua->w->router, p->number);
+        start_call(ua, txn, &p->from, p->offer, NULL);
+    } else if (status == LC_ERR_NOT_FOUND) {
+        LC_INFO("sip", "%s: no such number", p->number);
+        reject(ua, txn, 404, NULL, NULL, NULL);
+    } else {
+        LC_LOG_RL(LC_LOG_WARN, "sip", 1, "%s: the registry is unreachable: 503", p->number);
+        reject(ua, txn, 503, "Routing Unavailable", "Retry-After", RETRY_AFTER_S);
+    }
+    lc_log_context_clear();
+    if (p->prev || p->next || ua->pending == p)
+        pending_free(p);
+    else {
+        free(p->offer);
+        free(p); /* never listed (the lookup could not start) */
+    }
+}
+
 static void
 handle_invite(md_sip_ua_t *ua, md_sip_txn_t *txn, const md_sip_msg_t *req,
               const md_sip_peer_t *from)
@@ -295,14 +419,13 @@ handle_invite(md_sip_ua_t *ua, md_sip_txn_t *txn, const md_sip_msg_t *req,
         reject(ua, txn, 503, "Draining", "Retry-After", RETRY_AFTER_S);
         return;
     }
-    if ((int64_t) md_sip_ua_call_count(ua) >= w->cfg->max_calls) {
+    if ((int64_t) (md_sip_ua_call_count(ua) + ua->npending) >= w->cfg->max_calls) {
         lc_metric_inc(w->m.calls_rejected_full);
         reject(ua, txn, 503, "Too Many Calls", "Retry-After", RETRY_AFTER_S);
         return;
     }
     const char *user = md_sip_msg_ruri_user(req);
-    if (user == NULL || w->cfg->demo_user == NULL || strcmp(user, w->cfg->demo_user) != 0) {
-        /* numbers from the control plane route here once the registry resolves them */
+    if (user == NULL || !md_route_number_ok(user)) {
         reject(ua, txn, 404, NULL, NULL, NULL);
         return;
     }
@@ -315,15 +438,34 @@ handle_invite(md_sip_ua_t *ua, md_sip_txn_t *txn, const md_sip_msg_t *req,
             return;
         }
     }
-    md_call_t *call = NULL;
-    lc_status_t st = md_call_create_inbound(w, txn, req, from, offer, &call);
-    free(offer);
-    if (st == LC_ERR_NOT_FOUND)
-        reject(ua, txn, 488, NULL, "Warning", "304 voxi \"Media type not available\"");
-    else if (st == LC_ERR_FULL)
-        reject(ua, txn, 503, "No Media Ports", "Retry-After", RETRY_AFTER_S);
-    else if (st != LC_OK)
-        reject(ua, txn, 500, NULL, NULL, NULL);
+    bool demo = w->cfg->demo_user && strcmp(user, w->cfg->demo_user) == 0;
+    md_route_t route;
+    md_route_cache_t cached = md_router_cached(w->router, user, lc_time_mono_ms(), &route);
+    if (cached == MD_ROUTE_HIT || (cached == MD_ROUTE_NONE && demo)) {
+        start_call(ua, txn, from, offer, cached == MD_ROUTE_HIT ? &route : NULL);
+        if (cached == MD_ROUTE_HIT)
+            md_route_clear(&route);
+        free(offer);
+        return;
+    }
+    pending_invite_t *p = LC_NEW(pending_invite_t);
+    p->ua = ua;
+    p->txn = txn;
+    p->from = *from;
+    p->offer = offer;
+    p->demo = demo;
+    snprintf(p->number, sizeof(p->number), "%s", user);
+    if (md_router_lookup(w->router, user, on_route, p, &p->lookup) != LC_OK) {
+        /* not connected to NATS: as if the registry did not answer */
+        on_route(p, LC_ERR_UNAVAILABLE, NULL);
+        return;
+    }
+    p->next = ua->pending;
+    if (p->next)
+        p->next->prev = p;
+    ua->pending = p;
+    ua->npending++;
+    md_sip_txn_set_owner(txn, on_pending_txn_event, p);
 }
 
 void

@@ -14,7 +14,11 @@
  *     the INVITE 487 (section 9.2), or 481;
  *   - a new INVITE: 415 (non-SDP body, with Accept), 406 (Accept without application/sdp),
  *     access control (403 / 401 challenge), 503 with Retry-After when draining or at
- *     VOXI_MEDIA_MAX_CALLS, 404 for a number we do not serve, 400 for unreadable SDP,
+ *     VOXI_MEDIA_MAX_CALLS, 400 for unreadable SDP; then the dialled user part is resolved
+ *     through the registry (md_route, asynchronously, the caller holding our 100 Trying):
+ *     404 for a number nobody serves, 503 with Retry-After when the registry is unreachable
+ *     or slower than VOXI_MEDIA_ROUTE_TIMEOUT_MS; the configured demo user stays the echo
+ *     demo (default org) when no number "demo" is registered or the registry is away;
  *     482 for a second INVITE with the Call-ID of a live call (loop / merged request),
  *     488 for no acceptable codec; otherwise md_call takes it.
  *
@@ -50,6 +54,9 @@ void md_sip_ua_register(md_sip_ua_t *ua, const char *sip_call_id, md_call_t *cal
 void md_sip_ua_forget(md_sip_ua_t *ua, const char *sip_call_id, md_call_t *call);
 md_call_t *md_sip_ua_find(md_sip_ua_t *ua, const char *sip_call_id);
 size_t md_sip_ua_call_count(const md_sip_ua_t *ua);
+/* INVITEs waiting for the registry to resolve their number (they count against
+ * VOXI_MEDIA_MAX_CALLS, and a drain waits for them). */
+size_t md_sip_ua_pending_count(const md_sip_ua_t *ua);
 /* Hangs up every call (shutdown). */
 void md_sip_ua_hangup_all(md_sip_ua_t *ua, const char *reason);
 

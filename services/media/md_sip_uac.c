@@ -1,5 +1,6 @@
 #include "md_sip_uac.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,45 @@ reply_error(lc_nats_t *nc, const char *reply_to, const char *rid, lc_status_t st
     free(out);
 }
 
+#define VARIABLES_MAX 64
+#define VARIABLE_NAME_MAX 64
+#define VARIABLE_VALUE_MAX 4096
+
+/* The request's {{variables}} as a JSON object (new reference), or NULL when there are none.
+ * *bad is set when they break the bounds. */
+static json_t *
+dial_variables(const Voxi__V1__DialRequest *req, bool *bad)
+{
+    *bad = false;
+    if (req->n_variables == 0)
+        return NULL;
+    if (req->n_variables > VARIABLES_MAX) {
+        *bad = true;
+        return NULL;
+    }
+    json_t *vars = json_object();
+    for (size_t i = 0; i < req->n_variables; i++) {
+        const Voxi__V1__DialRequest__VariablesEntry *e = req->variables[i];
+        if (e == NULL || e->key == NULL || e->key[0] == '\0' ||
+            strlen(e->key) > VARIABLE_NAME_MAX || e->value == NULL ||
+            strlen(e->value) > VARIABLE_VALUE_MAX) {
+            *bad = true;
+            break;
+        }
+        json_t *v = json_string(e->value); /* NULL when not UTF-8 */
+        if (v == NULL) {
+            *bad = true;
+            break;
+        }
+        json_object_set_new(vars, e->key, v);
+    }
+    if (*bad) {
+        json_decref(vars);
+        return NULL;
+    }
+    return vars;
+}
+
 static void
 on_dial(lc_nats_t *nc, const lc_nats_msg_t *msg, void *arg)
 {
@@ -53,16 +93,29 @@ on_dial(lc_nats_t *nc, const lc_nats_msg_t *msg, void *arg)
         why = "worker full";
     } else if (st == LC_OK) {
         Voxi__V1__DialRequest *req = (Voxi__V1__DialRequest *) body;
-        md_call_dial_t dial = {.to = req->to,
+        bool bad_vars = false;
+        json_t *vars = dial_variables(req, &bad_vars);
+        md_call_dial_t dial = {.org_id = req->org_id,
+                               .agent_id = req->agent_id,
+                               .agent_json = req->agent_json,
+                               .agent_version = req->agent_version,
+                               .number_id = req->number_id,
+                               .variables = vars,
+                               .to = req->to,
                                .from_user = req->from_user,
                                .call_id = req->call_id,
                                .timeout_ms = req->timeout_ms,
                                .trunk_uri = req->trunk_uri,
                                .auth_user = req->auth_user,
                                .auth_password = req->auth_password};
-        st = md_call_create_outbound(w, &dial, &call);
-        why = st == LC_ERR_INVALID ? "no route to that target (a number needs a trunk)"
-                                   : "cannot place the call";
+        st = bad_vars ? LC_ERR_INVALID : md_call_create_outbound(w, &dial, &call);
+        json_decref(vars);
+        why = bad_vars                ? "variables: at most 64, names up to 64 and values up to "
+                                        "4096 UTF-8 characters"
+              : st == LC_ERR_INVALID  ? "no route to that target (a number needs a trunk), or "
+                                        "an id or agent too long"
+              : st == LC_ERR_CONFLICT ? "that call id is in use"
+                                      : "cannot place the call";
     }
     if (st == LC_OK)
         lc_metric_inc(uac->m_ok);

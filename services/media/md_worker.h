@@ -44,6 +44,10 @@ typedef struct {
     char *trunk_user;
     char *trunk_password;
     int64_t dial_timeout_ms;
+    int64_t route_timeout_ms;   /* voxi.registry.numbers.resolve deadline */
+    int64_t route_cache_ttl_ms; /* 0 = no cache */
+    bool early_media;           /* 183 with the prompt while ringing (answer delay > 0) */
+    int64_t greeting_cache_max; /* md_greeting: cached first messages (agent versions) */
 } md_settings_t;
 
 typedef struct md_sip_transport md_sip_transport_t;
@@ -56,6 +60,8 @@ typedef struct md_prompt md_prompt_t;
 typedef struct lc_events md_events_t; /* md_events.h */
 typedef struct md_heartbeat md_heartbeat_t;
 typedef struct md_sip_uac md_sip_uac_t;
+typedef struct md_router md_router_t;
+typedef struct md_recording_srv md_recording_srv_t;
 
 typedef struct {
     lc_metric_t *calls_active;
@@ -90,6 +96,8 @@ typedef struct md_worker {
     md_events_t *events;
     md_heartbeat_t *heartbeat;
     md_sip_uac_t *uac;
+    md_router_t *router;            /* md_route: dialled number -> org and agent */
+    md_recording_srv_t *recordings; /* md_recording: voxi.media.<id>.recording.read */
     md_worker_metrics_t m;
 } md_worker_t;
 

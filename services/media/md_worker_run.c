@@ -7,10 +7,13 @@
 
 #include "lc_alloc.h"
 #include "lc_log.h"
+#include "md_agent.h"
 #include "md_events.h"
 #include "md_heartbeat.h"
 #include "md_playout.h"
 #include "md_prompt.h"
+#include "md_recording.h"
+#include "md_route.h"
 #include "md_rtp_session.h"
 #include "md_sip_acl.h"
 #include "md_sip_transport.h"
@@ -140,6 +143,8 @@ md_worker_start(md_worker_t *w, lc_service_t *svc, const md_settings_t *cfg,
     w->ports = md_rtp_ports_create((int) cfg->rtp_port_min, (int) cfg->rtp_port_max);
     LC_TRY(md_playout_create(w->loop, w->metrics, &w->playout));
     w->events = md_events_create(w->loop, w->nats, w->metrics);
+    w->router =
+        md_router_create(w->nats, w->metrics, cfg->route_timeout_ms, cfg->route_cache_ttl_ms);
     LC_TRY(md_sip_ua_create(w, &w->ua));
     md_sip_transport_opts_t to = {.bind_addr = cfg->sip_addr,
                                   .port = (int) cfg->sip_port,
@@ -158,7 +163,9 @@ md_worker_start(md_worker_t *w, lc_service_t *svc, const md_settings_t *cfg,
                       .arg = w->ua};
     LC_TRY(md_sip_txn_layer_create(w->loop, &xo, &tu, &w->txns));
     w->uac = md_sip_uac_create(w);
+    w->recordings = md_recording_srv_create(w);
     w->heartbeat = md_heartbeat_create(w);
+    md_agent_worker_init(w, (size_t) cfg->greeting_cache_max);
     uv_timer_init(w->loop, &run.drain_timer);
     uv_unref((uv_handle_t *) &run.drain_timer);
     run.timer_open = true;
@@ -250,7 +257,7 @@ md_worker_stop(md_worker_t *w)
 size_t
 md_worker_inflight(md_worker_t *w)
 {
-    size_t calls = w->ua ? md_sip_ua_call_count(w->ua) : 0;
+    size_t calls = w->ua ? md_sip_ua_call_count(w->ua) + md_sip_ua_pending_count(w->ua) : 0;
     if (w->draining && calls == 0 && !run.shutting_down)
         shutdown_modules(w);
     return calls + md_events_inflight(w->events) + (size_t) run.closing_parts;
@@ -277,12 +284,15 @@ md_worker_cleanup(md_worker_t *w)
     shutdown_modules(w);
     uv_run(w->loop, UV_RUN_DEFAULT);
     md_sip_uac_destroy(w->uac);
+    md_recording_srv_destroy(w->recordings);
     md_sip_txn_layer_destroy(w->txns);
     md_sip_transport_destroy(w->transport);
     md_sip_ua_destroy(w->ua);
+    md_router_destroy(w->router);
     md_sip_acl_destroy(w->acl);
     md_rtp_ports_destroy(w->ports);
     md_prompt_destroy(w->prompt);
+    md_agent_worker_cleanup(w);
     md_events_destroy(w->events);
     memset(w, 0, sizeof(*w));
 }

@@ -118,6 +118,41 @@ def test_outbound_no_answer_is_cancelled(media_factory, events, nats, media_tmp)
     events.wait_event("call.ringing", lambda e: e["data"]["call_id"] == reply["call_id"])
 
 
+def test_outbound_answer_crossing_our_cancel_is_acked_and_byed(media_factory, events, nats,
+                                                                media_tmp):
+    uas = SippUas(scenario("uas_answer_late", media_tmp), media_tmp)
+    media = media_factory()
+    code, reply, err = media_ctl(nats, "dial", f"sip:callee@127.0.0.1:{uas.port}", "", "1500")
+    assert code == 0, err
+    rc, out = uas.wait()
+    assert rc == 0, out  # it got our ACK for its late 200, then our BYE
+    failed = events.wait_event("call.failed", lambda e: e["data"]["call_id"] == reply["call_id"])
+    assert failed["data"]["reason"] == "no_answer"
+    assert not [e for e in events.all() if e["type"] == "call.answered"]
+    assert "answered after our CANCEL: ACK and BYE" in media.log()
+
+
+def test_dial_carries_org_agent_and_number(media_factory, events, nats, media_tmp):
+    uas = SippUas(scenario("uas_ring_forever", media_tmp), media_tmp)
+    media_factory()
+    code, reply, err = media_ctl(nats, "dial", f"sip:callee@127.0.0.1:{uas.port}", "", "1500",
+                                 "call_from_registry_1", "org_dialtest", "agt_dialtest",
+                                 "pn_dialtest", "", "customer=Ann")
+    assert code == 0, err
+    assert reply["call_id"] == "call_from_registry_1"  # the registry's id is used
+    rc, out = uas.wait()
+    assert rc == 0, out
+    for t in ("call.started", "call.ringing", "call.failed"):
+        e = events.wait_event(t, lambda e: e["data"]["call_id"] == "call_from_registry_1")
+        assert e["org_id"] == "org_dialtest"  # the dial's org, not the default one
+        d = e["data"]
+        assert (d["agent_id"], d["number_id"]) == ("agt_dialtest", "pn_dialtest")
+        assert d["worker_id"] == reply["worker_id"]
+    # an id that cannot be a subject token or a file name is refused
+    code, _, err = media_ctl(nats, "dial", "sip:x@127.0.0.1:1", "", "0", "call.bad*id")
+    assert code == 5 and "invalid" in err
+
+
 def test_dial_refused_without_route_and_when_draining(media_factory, nats):
     media = media_factory()
     code, _, err = media_ctl(nats, "dial", "15551234567")  # a number but no trunk

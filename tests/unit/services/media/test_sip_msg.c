@@ -109,6 +109,62 @@ test_torture_messages(void **state)
     }
 }
 
+/* Requests libosip2 cannot read still get a response from the raw bytes (md_sip_fallback). */
+static const struct {
+    const char *name;
+    int code; /* 0 = no response */
+} fallback[] = {
+    {"intmeth", 501}, {"badinv01", 400}, {"clerr", 400},   {"quotbal", 400},  {"ltgtruri", 400},
+    {"lwsruri", 400}, {"lwsstart", 400}, {"trws", 400},    {"badaspec", 400}, {"baddn", 400},
+    {"mcl01", 400},   {"multi01", 400},  {"novelsc", 416},
+};
+
+static void
+test_fallback_responses(void **state)
+{
+    (void) state;
+    static char buf[70000];
+    char out[4096];
+    for (size_t i = 0; i < sizeof(fallback) / sizeof(fallback[0]); i++) {
+        char path[256];
+        snprintf(path, sizeof(path), CORPUS "rfc4475_%s.dat", fallback[i].name);
+        size_t n = read_file(path, buf, sizeof(buf));
+        int code = 0;
+        size_t len = md_sip_fallback_response(buf, n, out, sizeof(out), &code);
+        if (code != fallback[i].code)
+            fail_msg("%s: expected %d, got %d", fallback[i].name, fallback[i].code, code);
+        /* a status line, the request's headers (malformed ones too: copied as received),
+         * no body */
+        char status[32];
+        snprintf(status, sizeof(status), "SIP/2.0 %d ", fallback[i].code);
+        assert_true(len > 40);
+        assert_memory_equal(out, status, strlen(status));
+        assert_memory_equal(out + len - 21, "Content-Length: 0\r\n\r\n", 21);
+    }
+    /* no answer: a response, an ACK, a request without Via / Call-ID */
+    const char *none[] = {
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\n\r\n",
+        "ACK sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\n"
+        "To: <sip:a@b>\r\nCall-ID: x\r\nCSeq: 1 ACK\r\n\r\n",
+        "INVITE sip:a@b SIP/2.0\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCSeq: 1 "
+        "INVITE\r\n\r\n",
+        "INVITE sip:a@b SIP/2.0", /* no CRLF at all */
+    };
+    for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+        int code = -1;
+        assert_int_equal(
+            md_sip_fallback_response(none[i], strlen(none[i]), out, sizeof(out), &code), 0);
+        assert_int_equal(code, 0);
+    }
+    /* bounded: headers that do not fit the output give no answer rather than a cut one */
+    int code = 0;
+    const char *big = "BAD sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\n"
+                      "From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: x\r\nCSeq: 1 BAD\r\n\r\n";
+    assert_int_equal(md_sip_fallback_response(big, strlen(big), out, 40, &code), 0);
+    assert_true(md_sip_fallback_response(big, strlen(big), out, sizeof(out), &code) > 0);
+    assert_int_equal(code, 501);
+}
+
 static const char invite[] = "INVITE sip:demo@127.0.0.1:5060 SIP/2.0\r\n"
                              "Via: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK776asdhds;rport\r\n"
                              "Via: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bKproxy\r\n"
@@ -309,13 +365,10 @@ main(void)
 {
     md_sip_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_torture_messages),
-        cmocka_unit_test(test_fields),
-        cmocka_unit_test(test_response_copies_and_tags),
-        cmocka_unit_test(test_body_and_request),
-        cmocka_unit_test(test_rejects),
-        cmocka_unit_test(test_random_token),
-        cmocka_unit_test(test_map),
+        cmocka_unit_test(test_torture_messages), cmocka_unit_test(test_fallback_responses),
+        cmocka_unit_test(test_fields),           cmocka_unit_test(test_response_copies_and_tags),
+        cmocka_unit_test(test_body_and_request), cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_random_token),     cmocka_unit_test(test_map),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
