@@ -2,10 +2,13 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "lc_alloc.h"
 #include "lc_log.h"
@@ -583,6 +586,47 @@ uv_fail(const char *what, const char *addr, int port, int rc)
     return LC_ERR_IO;
 }
 
+/* With port 0 and TCP on, UDP and TCP must end up on the same free port. Binding UDP to 0
+ * and then TCP to its number fails when that TCP port is taken, so take a TCP port from the
+ * kernel first and try UDP on it, a few times; both sockets are kept (no window in which
+ * another process can take them). Returns 0 with both descriptors, or a negative errno. */
+#define PAIR_ATTEMPTS 32
+
+static int
+bind_free_pair(const struct sockaddr_storage *addr, int *udp_fd, int *tcp_fd)
+{
+    socklen_t alen =
+        addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int err = -EADDRINUSE;
+    for (int i = 0; i < PAIR_ATTEMPTS; i++) {
+        int tcp = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int udp = socket(addr->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (tcp < 0 || udp < 0) {
+            err = -errno;
+            if (tcp >= 0)
+                close(tcp);
+            if (udp >= 0)
+                close(udp);
+            return err;
+        }
+        int one = 1;
+        setsockopt(tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        struct sockaddr_storage a = *addr, b;
+        socklen_t blen = sizeof(b);
+        if (bind(tcp, (struct sockaddr *) &a, alen) == 0 &&
+            getsockname(tcp, (struct sockaddr *) &b, &blen) == 0 &&
+            bind(udp, (struct sockaddr *) &b, alen) == 0) {
+            *udp_fd = udp;
+            *tcp_fd = tcp;
+            return 0;
+        }
+        err = -errno;
+        close(tcp);
+        close(udp);
+    }
+    return err;
+}
+
 lc_status_t
 md_sip_transport_create(uv_loop_t *loop, const md_sip_transport_opts_t *opts, md_sip_recv_cb cb,
                         void *arg, md_sip_transport_t **out)
@@ -627,9 +671,18 @@ md_sip_transport_create(uv_loop_t *loop, const md_sip_transport_opts_t *opts, md
     uv_unref((uv_handle_t *) &t->sweep);
     t->sweep.data = t;
     t->open_handles++;
-    int rc = uv_udp_bind(&t->udp, (const struct sockaddr *) &addr, 0);
+    int udp_fd = -1, tcp_fd = -1, rc;
+    if (opts->port == 0 && opts->tcp) {
+        rc = bind_free_pair(&addr, &udp_fd, &tcp_fd);
+        if (rc == 0 && (rc = uv_udp_open(&t->udp, udp_fd)) < 0)
+            close(udp_fd);
+    } else {
+        rc = uv_udp_bind(&t->udp, (const struct sockaddr *) &addr, 0);
+    }
     lc_status_t st = LC_OK;
     if (rc < 0) {
+        if (tcp_fd >= 0)
+            close(tcp_fd);
         st = uv_fail("cannot bind SIP UDP", opts->bind_addr, opts->port, rc);
         goto fail;
     }
@@ -650,7 +703,13 @@ md_sip_transport_create(uv_loop_t *loop, const md_sip_transport_opts_t *opts, md
         t->listener.data = t;
         t->open_handles++;
         md_sip_addr_from_ip(opts->bind_addr, t->port, &addr);
-        rc = uv_tcp_bind(&t->listener, (const struct sockaddr *) &addr, 0);
+        if (tcp_fd >= 0) {
+            rc = uv_tcp_open(&t->listener, tcp_fd);
+            if (rc < 0)
+                close(tcp_fd);
+        } else {
+            rc = uv_tcp_bind(&t->listener, (const struct sockaddr *) &addr, 0);
+        }
         if (rc == 0)
             rc = uv_listen((uv_stream_t *) &t->listener, 128, on_connection);
         if (rc < 0) {

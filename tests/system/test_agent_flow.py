@@ -8,7 +8,7 @@ carry turns with latencies, call.ended carries usage."""
 import pytest
 
 from agent_util import AgentRig, agent_tmp, dump, menu_agent, pcmu  # noqa: F401 (fixture)
-from conftest import Nats
+from conftest import Nats, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +72,40 @@ def test_speech_chooses_sales_and_caller_turn_is_transcribed(rig, agent_tmp):
     assert lat["caller_speech_end"] <= lat["stt_final"] <= lat["tts_first_audio"] \
         <= lat["first_rtp"], dump(lat)
     assert ended["data"]["usage"]["stt_seconds"] > 0.3, dump(ended)
+
+
+def test_call_record_transcript_and_usage_are_readable_through_the_calls_api(rig, agent_tmp):
+    """The registry's consumer of call events stores what the runtime published: the call
+    as voxi.registry.calls.get (GET /v1/calls/{id}) returns it, for the org of the number."""
+    agent, number = rig.agent(menu_agent())
+    audio = pcmu(agent_tmp, "sales-api", [("silence", 2.5), ("say", "sales please"),
+                                          ("silence", 8)])
+    call_id = rig.call(number, audio, tmp=agent_tmp)
+    ended, turns = rig.transcript(call_id, 3)
+    stored = {}
+
+    def complete():
+        c = rig.bus.ok("calls.get", rig.org, 200, id=call_id)
+        stored.update(c)
+        return c["status"] == "ended" and len(c["transcript"]) == len(turns) and c["usage"]
+
+    wait_for(complete, 30, "the call, its transcript and usage stored by the registry")
+    assert stored["agent_id"] == agent["id"] and stored["direction"] == "inbound", dump(stored)
+    assert stored["end_reason"] == ended["data"]["reason"] == "flow_hangup", dump(stored)
+    assert [(t["role"], t["text"]) for t in stored["transcript"]] == \
+        [(t["role"], t["text"]) for t in turns], dump(stored["transcript"])
+    caller = [t for t in stored["transcript"] if t["role"] == "caller"]
+    assert [t["text"] for t in caller] == ["sales"], dump(stored["transcript"])
+    answer = [t for t in stored["transcript"] if t["index"] > caller[0]["index"]][0]
+    assert answer["latency_ms"]["first_rtp"] >= answer["latency_ms"]["caller_speech_end"], \
+        dump(answer)
+    usage = ended["data"]["usage"]
+    assert stored["usage"]["tts_characters"] == usage["tts_characters"] > 0, dump(stored)
+    assert stored["usage"]["stt_seconds"] == pytest.approx(usage["stt_seconds"]), dump(stored)
+    assert stored["cost"]["total"] > 0, dump(stored["cost"])
+    # another org does not see it
+    other = rig.bus.new_org("someone else")
+    rig.bus.error("calls.get", other, "not_found", id=call_id)
 
 
 def test_no_match_then_no_input_then_fallback(rig, agent_tmp):
