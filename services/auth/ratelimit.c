@@ -102,7 +102,6 @@ typedef struct {
 
 typedef struct bucket {
     char *name;
-    au_ratelimit_t *rl;
     au_gcra_t gcra;
     int64_t tokens; /* leased, not spent */
     int64_t lease_expires_ms;
@@ -120,7 +119,6 @@ typedef struct bucket {
 } bucket_t;
 
 struct au_ratelimit {
-    uv_loop_t *loop;
     lc_pg_pool_t *pg;
     au_rl_opts_t opts;
     void *tree; /* tsearch root, bucket_t * by name */
@@ -457,7 +455,6 @@ au_ratelimit_create(uv_loop_t *loop, lc_pg_pool_t *pg, lc_metrics_t *metrics,
                     const au_rl_opts_t *opts, au_ratelimit_t **out)
 {
     au_ratelimit_t *rl = LC_NEW(au_ratelimit_t);
-    rl->loop = loop;
     rl->pg = pg;
     if (opts)
         rl->opts = *opts;
@@ -514,7 +511,6 @@ au_ratelimit_check(au_ratelimit_t *rl, const char *bucket, int64_t limit, au_rl_
         }
         b = LC_NEW(bucket_t);
         b->name = lc_strdup(bucket);
-        b->rl = rl;
         au_gcra_init(&b->gcra, limit, rl->opts.window_ms, limit);
         b->lease_size = 1;
         b->seen_ms = now;

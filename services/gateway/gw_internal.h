@@ -69,6 +69,10 @@ struct gw {
 /* Sends a JSON (or other) response with the headers every response carries: X-Request-Id,
  * Cache-Control: no-store, the rate-limit headers when auth reported them; records the
  * metrics. body is copied. */
+/* The headers of every API response: X-Request-Id, Cache-Control: no-store, rate limits. */
+void gw_common_headers(h2o_req_t *req, const gw_ctx_t *ctx);
+/* Counts a response in the request metrics of its route and status class. */
+void gw_count_response(gw_t *gw, const gw_ctx_t *ctx, int status);
 void gw_respond(gw_t *gw, h2o_req_t *req, const gw_ctx_t *ctx, int status, const char *content_type,
                 const char *body, size_t len);
 

@@ -23,7 +23,6 @@
 #include "voxi/v1/media.pb-c.h"
 
 #define SUBJECT_MAX (GW_RECORDING_WORKER_ID_MAX + 64)
-#define STATUS_CLASSES 4 /* gw->requests is [route][2xx, 3xx, 4xx, 5xx] (server.c) */
 
 typedef enum {
     REC_FIRST = 0,
@@ -97,16 +96,6 @@ rec_free(rec_t *rec)
     free(rec->chunk);
     free(rec->path);
     free(rec);
-}
-
-/* The success of a stream is counted when its headers go out (as gw_respond does). */
-static void
-count_ok(rec_t *rec)
-{
-    gw_t *gw = rec->gw;
-    size_t r = rec->ctx.metric_index <= gw_route_count ? rec->ctx.metric_index : gw_route_count;
-    lc_metric_inc(gw->requests[r * STATUS_CLASSES]);
-    lc_metric_observe(gw->duration[r], (double) (uv_hrtime() - rec->ctx.started_ns) / 1e9);
 }
 
 static void on_chunk(lc_status_t status, const lc_nats_msg_t *reply, void *arg);
@@ -260,16 +249,13 @@ start_response(rec_t *rec, h2o_req_t *req, const Voxi__V1__RecordingReadReply *r
     rec->stage = REC_STREAMING;
     rec->gen.proceed = on_proceed;
     rec->gen.stop = on_stop;
-    lc_http_add_header(req, "X-Request-Id", rec->ctx.request_id);
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
-                   H2O_STRLIT("no-store"));
+    gw_common_headers(req, &rec->ctx);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
                    H2O_STRLIT("audio/wav"));
-    gw_ratelimit_headers(req, &rec->ctx.rl);
     req->res.status = 200;
     req->res.reason = "OK";
     req->res.content_length = (size_t) rec->total;
-    count_ok(rec);
+    gw_count_response(rec->gw, &rec->ctx, 200); /* when its headers go out, as gw_respond */
     h2o_start_response(req, &rec->gen);
     send_chunk(rec, rr->data.data, rr->data.len);
 }

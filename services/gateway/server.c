@@ -52,8 +52,8 @@ register_metrics(gw_t *gw)
                                     "Public API requests waiting for auth or a service.", NULL);
 }
 
-static void
-count_response(gw_t *gw, const gw_ctx_t *ctx, int status)
+void
+gw_count_response(gw_t *gw, const gw_ctx_t *ctx, int status)
 {
     size_t r = ctx->metric_index <= gw_route_count ? ctx->metric_index : gw_route_count;
     int c = status >= 500 ? 3 : status >= 400 ? 2 : status >= 300 ? 1 : 0;
@@ -65,15 +65,21 @@ count_response(gw_t *gw, const gw_ctx_t *ctx, int status)
 /* ---- responses ---- */
 
 void
-gw_respond(gw_t *gw, h2o_req_t *req, const gw_ctx_t *ctx, int status, const char *content_type,
-           const char *body, size_t len)
+gw_common_headers(h2o_req_t *req, const gw_ctx_t *ctx)
 {
     lc_http_add_header(req, "X-Request-Id", ctx->request_id);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
                    H2O_STRLIT("no-store"));
     gw_ratelimit_headers(req, &ctx->rl);
+}
+
+void
+gw_respond(gw_t *gw, h2o_req_t *req, const gw_ctx_t *ctx, int status, const char *content_type,
+           const char *body, size_t len)
+{
+    gw_common_headers(req, ctx);
     lc_http_respond(req, status, content_type, body, len);
-    count_response(gw, ctx, status);
+    gw_count_response(gw, ctx, status);
     LC_DEBUG("http", "%.*s %.*s -> %d (%.1f ms)", (int) req->method.len, req->method.base,
              (int) req->path_normalized.len, req->path_normalized.base, status,
              (double) (uv_hrtime() - ctx->started_ns) / 1e6);
@@ -206,7 +212,7 @@ on_h2o_error(lc_http_t *http, h2o_req_t *req, void *arg)
                    H2O_STRLIT(GW_PROBLEM_CONTENT_TYPE));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
                    H2O_STRLIT("no-store"));
-    count_response(gw, &ctx, status);
+    gw_count_response(gw, &ctx, status);
     LC_DEBUG("http", "refused by the HTTP layer: %d", status);
     return out;
 }

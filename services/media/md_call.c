@@ -230,8 +230,6 @@ static void
 io_push(void *arg, int64_t now_ms, const int16_t *caller, const int16_t *out, size_t samples,
         bool playing)
 {
-    (void) caller;
-    (void) playing;
     md_call_t *call = arg;
     md_rtp_session_send(call->rtp, now_ms, out, samples);
     if (call->agent_rt)

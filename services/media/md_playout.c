@@ -235,15 +235,16 @@ void
 md_playout_enqueue(md_playout_stream_t *st, const int16_t *pcm, size_t samples,
                    void (*release)(void *), void *release_arg)
 {
+    if (samples == 0) {
+        if (release)
+            release(release_arg);
+        return;
+    }
     segment_t *seg = LC_NEW(segment_t);
     seg->pcm = pcm;
     seg->samples = samples;
     seg->release = release;
     seg->release_arg = release_arg;
-    if (samples == 0) {
-        segment_free(seg);
-        return;
-    }
     if (st->tail)
         st->tail->next = seg;
     else

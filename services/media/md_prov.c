@@ -172,6 +172,13 @@ submit(md_prov_session_t *s, pending_t *p)
 void
 md_prov_send_audio(md_prov_session_t *s, const int16_t *pcm, size_t samples)
 {
+    if (s->ended || s->failing)
+        return;
+    if (s->opened && !s->local) { /* the usual case, every 20 ms: no copy to queue */
+        pending_t direct = {.audio = (int16_t *) pcm, .samples = samples};
+        send_input(s, &direct);
+        return;
+    }
     pending_t p = {0};
     p.audio = lc_malloc(samples * sizeof(int16_t) + 1);
     memcpy(p.audio, pcm, samples * sizeof(int16_t));

@@ -140,18 +140,6 @@ reply_row(rg_req_t *req, lc_status_t st, PGresult *res, int http_status, const c
     reply_object(req, http_status, obj, event_type);
 }
 
-/* Parses the body; ends req and returns NULL when it is not a JSON object. */
-static json_t *
-parse_body(rg_req_t *req)
-{
-    char err[200];
-    json_t *doc = rg_json_parse_object(req->json, req->json_len, err, sizeof(err));
-    if (doc == NULL)
-        rg_req_fail(req, req->json_len > RG_JSON_MAX_BYTES ? LC_ERR_TOO_LARGE : LC_ERR_INVALID,
-                    err);
-    return doc;
-}
-
 /* ---- create ---- */
 
 static void
@@ -167,7 +155,7 @@ on_created(rg_req_t *req, lc_status_t st, PGresult *res)
 void
 rg_agents_create(rg_req_t *req)
 {
-    json_t *doc = parse_body(req);
+    json_t *doc = rg_req_parse_body(req);
     if (doc == NULL)
         return;
     rg_errors_t *errs = rg_errors_create();
@@ -593,7 +581,7 @@ rg_agents_update(rg_req_t *req)
         rg_req_fail(req, LC_ERR_NOT_FOUND, "agent not found");
         return;
     }
-    json_t *patch = parse_body(req);
+    json_t *patch = rg_req_parse_body(req);
     if (patch == NULL)
         return;
     req->errs = rg_errors_create();

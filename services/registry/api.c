@@ -163,6 +163,17 @@ fail_with(rg_req_t *req, lc_status_t status, const char *message, const rg_error
     req_free(req);
 }
 
+json_t *
+rg_req_parse_body(rg_req_t *req)
+{
+    char err[200];
+    json_t *doc = rg_json_parse_object(req->json, req->json_len, err, sizeof(err));
+    if (doc == NULL)
+        rg_req_fail(req, req->json_len > RG_JSON_MAX_BYTES ? LC_ERR_TOO_LARGE : LC_ERR_INVALID,
+                    err);
+    return doc;
+}
+
 void
 rg_req_fail(rg_req_t *req, lc_status_t status, const char *message)
 {

@@ -178,18 +178,6 @@ call_id_valid(const char *id)
     return rg_id_valid(id, "call_");
 }
 
-/* Parses the body; ends req and returns NULL when it is not a JSON object. */
-static json_t *
-parse_body(rg_req_t *req)
-{
-    char err[200];
-    json_t *doc = rg_json_parse_object(req->json, req->json_len, err, sizeof(err));
-    if (doc == NULL)
-        rg_req_fail(req, req->json_len > RG_JSON_MAX_BYTES ? LC_ERR_TOO_LARGE : LC_ERR_INVALID,
-                    err);
-    return doc;
-}
-
 /* Sends a protobuf request to a media subject on behalf of req (deadline: the request's, at
  * most MEDIA_TIMEOUT_MS). */
 static lc_status_t
@@ -280,7 +268,7 @@ rg_calls_list(rg_req_t *req)
     /* filters: a JSON object in ApiRequest.json (GET /v1/calls?agent_id=...&status=...) */
     json_t *query = NULL;
     if (req->json_len > 0) {
-        query = parse_body(req);
+        query = rg_req_parse_body(req);
         if (query == NULL)
             return;
     }
@@ -695,7 +683,7 @@ on_lookup(rg_req_t *req, lc_status_t st, PGresult *res)
 void
 rg_calls_create(rg_req_t *req)
 {
-    json_t *doc = parse_body(req);
+    json_t *doc = rg_req_parse_body(req);
     if (doc == NULL)
         return;
     rg_errors_t *errs = rg_errors_create();

@@ -141,17 +141,6 @@ reply_row(rg_req_t *req, lc_status_t st, PGresult *res, int http_status, const c
     reply_object(req, http_status, render_row(res, 0, 0), event_type);
 }
 
-static json_t *
-parse_body(rg_req_t *req)
-{
-    char err[200];
-    json_t *doc = rg_json_parse_object(req->json, req->json_len, err, sizeof(err));
-    if (doc == NULL)
-        rg_req_fail(req, req->json_len > RG_JSON_MAX_BYTES ? LC_ERR_TOO_LARGE : LC_ERR_INVALID,
-                    err);
-    return doc;
-}
-
 static const char *
 trunk_string(const json_t *doc, const char *key)
 {
@@ -169,7 +158,7 @@ on_created(rg_req_t *req, lc_status_t st, PGresult *res)
 void
 rg_numbers_create(rg_req_t *req)
 {
-    json_t *doc = parse_body(req);
+    json_t *doc = rg_req_parse_body(req);
     if (doc == NULL)
         return;
     rg_errors_t *errs = rg_errors_create();
@@ -403,7 +392,7 @@ rg_numbers_update(rg_req_t *req)
         rg_req_fail(req, LC_ERR_NOT_FOUND, "phone number not found");
         return;
     }
-    json_t *patch = parse_body(req);
+    json_t *patch = rg_req_parse_body(req);
     if (patch == NULL)
         return;
     req->errs = rg_errors_create();

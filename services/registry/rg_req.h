@@ -73,6 +73,9 @@ bool rg_req_expired(const rg_req_t *req);
 void rg_req_reply(rg_req_t *req, int http_status, const char *json);
 /* Ends req with any reply body. */
 void rg_req_reply_pb(rg_req_t *req, const ProtobufCMessage *body);
+/* Parses the request body; ends req (invalid, or too_large) and returns NULL when it is not
+ * a JSON object. */
+json_t *rg_req_parse_body(rg_req_t *req);
 /* Ends req with an error (message: safe for the API caller). */
 void rg_req_fail(rg_req_t *req, lc_status_t status, const char *message);
 /* Ends req with "invalid" and the field errors of errs (taken over: freed here). */
